@@ -1,0 +1,50 @@
+//! The OpenAPI document, generated from the handlers' annotations, served at `/openapi.json`
+//! and committed under `openapi/` (a test fails when the committed copy is stale).
+
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+/// Every error reply of the Docker API.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, as the client prints it.
+    pub message: String,
+}
+
+/// The document's root.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "kapsel", description = "The Docker Engine API as kapsel serves it. Every path is also served under /v1.24 … /v1.50."),
+    paths(
+        super::system::ping, super::system::version, super::system::info,
+        super::images::list_images, super::images::create_image, super::images::load_images,
+        super::images::save_images, super::images::prune_images, super::images::inspect_image,
+        super::images::image_history, super::images::tag_image, super::images::delete_image,
+    ),
+    components(schemas(ErrorBody)),
+    tags((name = "System"), (name = "Image")),
+)]
+pub struct ApiDoc;
+
+/// The document as pretty JSON, with a trailing newline (the committed form).
+pub fn document() -> String {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_document_is_current() {
+        let committed =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+                .unwrap_or_default();
+        assert!(
+            committed == super::document(),
+            "openapi/openapi.json is stale: run `cargo run -q -- openapi > openapi/openapi.json`"
+        );
+    }
+}

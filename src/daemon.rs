@@ -1,0 +1,149 @@
+//! `kapsel serve`: opens the engine, listens on every `-H` address, and shuts down cleanly on
+//! SIGINT or SIGTERM (in-flight requests finish, the socket file is removed).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::ServiceExt;
+use axum::serve::ListenerExt;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::api;
+use crate::config::{Cli, Command, Listen, ServeArgs};
+use crate::engine::Engine;
+
+/// How long in-flight requests (and open streams) get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the command line's subcommand; the process's exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    let args = match cli.command {
+        Some(Command::Openapi) => {
+            print!("{}", api::openapi::document());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kapsel: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("kapsel: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The daemon proper.
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let listens = args.listeners().map_err(anyhow::Error::msg)?;
+    let engine = Arc::new(
+        Engine::open(&args.data_root, &args.database_url())
+            .await
+            .with_context(|| format!("opening the data root {}", args.data_root.display()))?,
+    );
+    let service = api::service(engine.clone());
+    let shutdown = CancellationToken::new();
+    let mut servers = tokio::task::JoinSet::new();
+    let mut sockets: Vec<PathBuf> = Vec::new();
+    for listen in listens {
+        let make_service = service.clone().into_make_service();
+        let stop = shutdown.clone().cancelled_owned();
+        match listen {
+            Listen::Tcp(addr) => {
+                let listener = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("listening on tcp://{addr}"))?;
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                tracing::info!("API listening on tcp://{addr}");
+                servers.spawn(async move {
+                    axum::serve(listener, make_service)
+                        .with_graceful_shutdown(stop)
+                        .await
+                });
+            }
+            Listen::Unix(path) => {
+                let listener = bind_unix(&path)?;
+                tracing::info!("API listening on unix://{}", path.display());
+                sockets.push(path);
+                servers.spawn(async move {
+                    axum::serve(listener, make_service)
+                        .with_graceful_shutdown(stop)
+                        .await
+                });
+            }
+        }
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    shutdown.cancel();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while let Some(result) = servers.join_next().await {
+            if let Ok(Err(e)) = result {
+                tracing::warn!(error = %e, "a listener ended with an error");
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("some connections were still open after {SHUTDOWN_GRACE:?}; closing them");
+        servers.abort_all();
+    }
+    for path in sockets {
+        let _ = std::fs::remove_file(path);
+    }
+    engine.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Binds a unix socket, replacing a stale socket file, readable by root and its group only.
+fn bind_unix(path: &std::path::Path) -> anyhow::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            anyhow::bail!("{} exists and is not a socket", path.display());
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("listening on unix://{}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+/// Resolves at the first SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,62 @@
+//! The engine: what each request means. It owns the store, the image store and the event bus,
+//! and knows nothing of HTTP and makes no syscalls of its own.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::images::layer_store::LayerStore;
+use crate::runtime::host::HostInfo;
+use crate::store::Store;
+
+pub mod error;
+pub mod events;
+pub mod filters;
+pub mod images;
+pub mod system;
+
+pub use error::{Error, Result};
+
+/// The daemon's state, shared by every request.
+pub struct Engine {
+    store: Store,
+    layers: Arc<LayerStore>,
+    events: events::EventBus,
+    host: HostInfo,
+    data_root: PathBuf,
+    daemon_id: String,
+    /// Serializes changes to the image store, so that a layer being removed is never one that a
+    /// concurrent import is adopting.
+    image_lock: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    /// Opens the data root and the database, and removes what a crash may have left half-made.
+    pub async fn open(data_root: &Path, database_url: &str) -> anyhow::Result<Engine> {
+        std::fs::create_dir_all(data_root)?;
+        let store = Store::open(database_url).await?;
+        let layers = Arc::new(LayerStore::open(data_root)?);
+        let daemon_id = store.setting("engine_id").await?.unwrap_or_default();
+        let engine = Engine {
+            daemon_id,
+            events: events::EventBus::new(store.clone()),
+            store,
+            layers,
+            host: HostInfo::probe(),
+            data_root: data_root.to_path_buf(),
+            image_lock: tokio::sync::Mutex::new(()),
+        };
+        engine.remove_unknown_layers().await?;
+        Ok(engine)
+    }
+
+    /// Closes the database cleanly.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// Where uploads are spooled before they are read: the layer store's staging area, emptied
+    /// at every start.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.data_root.join("tmp")
+    }
+}

@@ -1,0 +1,55 @@
+//! System facts for `/info` and `/version`.
+
+use std::path::Path;
+
+use super::{Engine, Result};
+use crate::runtime::host::HostInfo;
+
+/// Counts of a tenant's objects, for `/info`.
+#[derive(Debug, Default, Clone)]
+pub struct ObjectCounts {
+    /// All containers.
+    pub containers: i64,
+    /// Running ones.
+    pub running: i64,
+    /// Paused ones.
+    pub paused: i64,
+    /// Neither running nor paused.
+    pub stopped: i64,
+    /// Images.
+    pub images: i64,
+}
+
+impl Engine {
+    /// What the host is.
+    pub fn host(&self) -> &HostInfo {
+        &self.host
+    }
+
+    /// The data root, as `/info` reports it.
+    pub fn data_root(&self) -> &Path {
+        &self.data_root
+    }
+
+    /// The daemon's identity, kept in the database.
+    pub fn daemon_id(&self) -> &str {
+        &self.daemon_id
+    }
+
+    /// Counts a tenant's containers and images.
+    pub async fn object_counts(&self, tenant: &str) -> Result<ObjectCounts> {
+        let mut counts = ObjectCounts {
+            images: self.store.count_images(tenant).await?,
+            ..Default::default()
+        };
+        for (status, n) in self.store.count_containers_by_status(tenant).await? {
+            counts.containers += n;
+            match status.as_str() {
+                "running" | "restarting" => counts.running += n,
+                "paused" => counts.paused += n,
+                _ => counts.stopped += n,
+            }
+        }
+        Ok(counts)
+    }
+}

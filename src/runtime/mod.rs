@@ -1,0 +1,3 @@
+//! Linux: everything that reads or changes the host. The only layer that makes syscalls.
+
+pub mod host;
