@@ -101,6 +101,10 @@ pub async fn version(State(state): State<AppState>) -> Json<VersionReply> {
         ("Os", "linux".to_string()),
         ("Arch", host.architecture.clone()),
         ("KernelVersion", host.kernel_version.clone()),
+        ("GitCommit", git_commit().to_string()),
+        ("GoVersion", rust_version().to_string()),
+        ("BuildTime", String::new()),
+        ("Experimental", "false".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -109,10 +113,8 @@ pub async fn version(State(state): State<AppState>) -> Json<VersionReply> {
         version: version.clone(),
         api_version: MAX_API_VERSION.to_string(),
         min_api_version: MIN_API_VERSION.to_string(),
-        git_commit: option_env!("KAPSEL_GIT_COMMIT")
-            .unwrap_or("unknown")
-            .to_string(),
-        go_version: "rust".to_string(),
+        git_commit: git_commit().to_string(),
+        go_version: rust_version().to_string(),
         os: "linux".to_string(),
         arch: host.architecture.clone(),
         kernel_version: host.kernel_version.clone(),
@@ -127,6 +129,16 @@ pub async fn version(State(state): State<AppState>) -> Json<VersionReply> {
             details,
         }],
     })
+}
+
+/// The source revision, when the build recorded one.
+fn git_commit() -> &'static str {
+    option_env!("KAPSEL_GIT_COMMIT").unwrap_or("unknown")
+}
+
+/// What `docker version` shows as "Go version": kapsel is Rust.
+fn rust_version() -> &'static str {
+    concat!("rust (kapsel ", env!("CARGO_PKG_VERSION"), ")")
 }
 
 /// `/info`'s reply: real figures of the host and the caller's objects.

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Installs what scripts/test.sh needs beyond the Rust toolchain, so that the
+# test suite runs on a fresh Debian machine (CI is a fresh clone, often on a
+# fresh machine): busybox-static (the test image), curl, a docker CLI (the
+# tests drive kapsel with the real, unmodified client), pip, and the Python
+# docker SDK + pytest. Idempotent: it installs only what is missing and runs
+# `apt-get update` only when something has to come from apt.
+#
+# When the docker CLI has to come from Debian's docker.io package, the
+# package's own dockerd must NOT run: kapsel's tests talk to kapsel only, and a
+# stray dockerd would grab /var/run/docker.sock. Service starts are blocked
+# during the install (policy-rc.d) and anything that got started is stopped.
+set -euo pipefail
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "install-test-deps.sh: must run as root (try: sudo $0)" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+log() { echo "install-test-deps: $*"; }
+
+# A static busybox at /bin/busybox (ldd refuses static binaries).
+have_static_busybox() {
+    [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1
+}
+
+have_pip() { python3 -m pip --version >/dev/null 2>&1; }
+
+apt_pkgs=()
+have_static_busybox || apt_pkgs+=(busybox-static)
+command -v curl >/dev/null 2>&1 || apt_pkgs+=(curl)
+command -v python3 >/dev/null 2>&1 || apt_pkgs+=(python3)
+if ! command -v python3 >/dev/null 2>&1 || ! have_pip; then
+    apt_pkgs+=(python3-pip)
+fi
+need_docker=0
+if ! command -v docker >/dev/null 2>&1; then
+    need_docker=1
+    apt_pkgs+=(docker.io)
+fi
+
+# PIDs of daemons that already run, so that only the ones the docker.io
+# install starts get stopped afterwards.
+daemon_pids() { pgrep -x dockerd || true; pgrep -x containerd || true; }
+
+if ((${#apt_pkgs[@]})); then
+    log "installing ${apt_pkgs[*]}"
+    before_pids=$(daemon_pids | sort)
+    # Keep package scripts from starting services (docker.io would start
+    # dockerd through its init script on a machine without systemd).
+    policy_rc=/usr/sbin/policy-rc.d
+    added_policy=0
+    if [[ $need_docker -eq 1 && ! -e $policy_rc ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
+        chmod 0755 "$policy_rc"
+        added_policy=1
+    fi
+    install() { apt-get install -y --no-install-recommends "${apt_pkgs[@]}"; }
+    status=0
+    # The package lists may be missing or stale on a fresh machine: update
+    # only when there is something to install, and retry once after it.
+    if ! install; then
+        apt-get update
+        install || status=$?
+    fi
+    if [[ $added_policy -eq 1 ]]; then
+        rm -f "$policy_rc"
+    fi
+    if [[ $need_docker -eq 1 ]]; then
+        systemctl disable --now docker docker.socket 2>/dev/null || true
+        for pid in $(daemon_pids | sort); do
+            if ! grep -qx "$pid" <<<"$before_pids"; then
+                log "stopping daemon $pid started by the docker.io install"
+                kill "$pid" 2>/dev/null || true
+            fi
+        done
+    fi
+    if [[ $status -ne 0 ]]; then
+        log "apt-get install ${apt_pkgs[*]} failed" >&2
+        exit "$status"
+    fi
+fi
+
+have_static_busybox || {
+    log "/bin/busybox is still missing or not static" >&2
+    exit 1
+}
+command -v docker >/dev/null 2>&1 || {
+    log "no docker CLI on PATH" >&2
+    exit 1
+}
+if ! have_pip; then
+    # python3 may not be Debian's (pyenv, for one): bootstrap its own pip.
+    python3 -m ensurepip --upgrade
+fi
+
+# pip install that adds --break-system-packages only when this pip refuses to
+# touch an externally managed (Debian) Python without it.
+pip_install() {
+    local out
+    if out=$(python3 -m pip install --disable-pip-version-check "$@" 2>&1); then
+        echo "$out" | tail -n 1
+        return 0
+    fi
+    if grep -q externally-managed-environment <<<"$out"; then
+        python3 -m pip install --disable-pip-version-check --break-system-packages "$@"
+        return
+    fi
+    echo "$out" >&2
+    return 1
+}
+
+if ! python3 -c 'import docker, sys; sys.exit(not docker.__version__.startswith("7."))' 2>/dev/null; then
+    log "installing the Python docker SDK 7.x"
+    pip_install 'docker>=7,<8'
+fi
+if ! python3 -c 'import pytest' 2>/dev/null; then
+    log "installing pytest"
+    pip_install pytest
+fi
+
+log "ok: $(docker --version); docker SDK $(python3 -c 'import docker; print(docker.__version__)'); pytest $(python3 -c 'import pytest; print(pytest.__version__)')"

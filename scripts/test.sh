@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The one command that runs every kapsel test: `sudo scripts/test.sh`.
+# CI runs it too (.ci/run), on a fresh clone and possibly a fresh machine, so
+# it first installs what the tests need, then runs, in order and stopping at
+# the first failure: formatting, clippy, the build, all Rust tests (unit and
+# integration, which drive the daemon with the real docker CLI), and the
+# Python docker SDK tests. Root is required: the daemon manages images (and,
+# later, containers) as root, and missing test dependencies are installed.
+set -euo pipefail
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "scripts/test.sh needs root (it installs test dependencies and the daemon runs as root)." >&2
+    echo "Please run: sudo scripts/test.sh" >&2
+    exit 1
+fi
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+# Under sudo, PATH loses the invoking user's rustup toolchain: find it again.
+if ! command -v cargo >/dev/null 2>&1; then
+    for home in "$HOME" "$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)"; do
+        if [[ -n $home && -x $home/.cargo/bin/cargo ]]; then
+            export PATH="$home/.cargo/bin:$PATH"
+            if [[ -z ${RUSTUP_HOME:-} && -d $home/.rustup ]]; then
+                export RUSTUP_HOME="$home/.rustup"
+            fi
+            break
+        fi
+    done
+fi
+
+current_step=""
+step() {
+    current_step="$*"
+    echo
+    echo "==> $*"
+}
+trap 'status=$?; if [[ $status -ne 0 ]]; then echo "scripts/test.sh: FAILED at: $current_step (exit $status)" >&2; fi' EXIT
+
+step "install test dependencies"
+scripts/install-test-deps.sh
+
+step "build the test image"
+scripts/make-test-image.sh
+export KAPSEL_TEST_IMAGE="$repo_root/target/test-image/busybox.tar"
+# Keep the work tree clean of __pycache__ and .pytest_cache.
+export PYTHONDONTWRITEBYTECODE=1
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+step "cargo build"
+cargo build
+
+# Each integration test runs its own daemon; the machine has 2 cores.
+# --no-fail-fast: one failing test binary should not hide the others.
+step "cargo test"
+cargo test --no-fail-fast -- --test-threads=4
+
+step "python3 -m pytest (tests/python)"
+python3 -m pytest -q -p no:cacheprovider tests/python
+
+current_step=""
+echo
+echo "scripts/test.sh: all tests passed"
