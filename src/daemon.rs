@@ -62,6 +62,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("opening the data root {}", args.data_root.display()))?,
     );
+    engine
+        .recover_containers()
+        .await
+        .context("finding running containers again")?;
     let service = api::service(engine.clone());
     let shutdown = CancellationToken::new();
     let mut servers = tokio::task::JoinSet::new();

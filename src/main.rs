@@ -1,15 +1,13 @@
 //! kapsel: one binary, three modes. `main` only reads argv and picks the mode, before any async
-//! runtime or thread exists, because the hidden `init` mode must start single-threaded.
+//! runtime or thread exists: the hidden `shim` and `init` modes must start single-threaded.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let mode = std::env::args().nth(1);
-    match mode.as_deref() {
-        Some(hidden @ ("shim" | "init")) => {
-            eprintln!("kapsel: the {hidden} mode arrives with the container runtime");
-            ExitCode::from(2)
-        }
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("shim") => kapsel::runtime::shim::main(&args),
+        Some("init") => kapsel::runtime::init::main(&args),
         _ => kapsel::daemon::main(kapsel::config::Cli::parse_args()),
     }
 }

@@ -12,8 +12,10 @@ use utoipa::OpenApi;
 
 use crate::engine::Engine;
 
+pub mod containers;
 pub mod error;
 pub mod images;
+pub mod json;
 pub mod openapi;
 pub mod params;
 pub mod stream;
@@ -38,6 +40,7 @@ pub fn service(
     let router = Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(containers::routes())
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(error::page_not_found)
         .method_not_allowed_fallback(error::page_not_found)

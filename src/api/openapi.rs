@@ -20,9 +20,14 @@ pub struct ErrorBody {
         super::images::list_images, super::images::create_image, super::images::load_images,
         super::images::save_images, super::images::prune_images, super::images::inspect_image,
         super::images::image_history, super::images::tag_image, super::images::delete_image,
+        super::containers::create_container, super::containers::list_containers, super::containers::prune_containers,
+        super::containers::inspect_container, super::containers::start_container, super::containers::stop_container,
+        super::containers::restart_container, super::containers::kill_container, super::containers::wait_container,
+        super::containers::attach_container, super::containers::container_logs, super::containers::resize_container,
+        super::containers::rename_container, super::containers::remove_container,
     ),
     components(schemas(ErrorBody)),
-    tags((name = "System"), (name = "Image")),
+    tags((name = "System"), (name = "Image"), (name = "Container")),
 )]
 pub struct ApiDoc;
 

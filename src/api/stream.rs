@@ -111,3 +111,75 @@ pub fn json_lines(messages: &[serde_json::Value], separator: &str) -> Response {
     );
     response
 }
+
+/// Carries a hijacked attach connection: output frames from the shim go to the client (as
+/// Docker's multiplexed frames, or raw bytes with a TTY); the client's raw stdin bytes go to
+/// the shim as stdin frames, and its half-close becomes "close stdin". The connection closes
+/// when the shim's stream ends, which is how the client learns the output is complete.
+pub async fn pump_attach<C>(client: C, shim: tokio::net::UnixStream, tty: bool, forward_stdin: bool)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    use crate::runtime::shim::protocol::{
+        FRAME_CLOSE_STDIN, FRAME_STDIN, frame_header, parse_frame_header,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (mut client_read, mut client_write) = tokio::io::split(client);
+    let (mut shim_read, mut shim_write) = shim.into_split();
+    let input = async move {
+        if !forward_stdin {
+            return std::future::pending::<()>().await;
+        }
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            match client_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => {
+                    let _ = shim_write
+                        .write_all(&frame_header(FRAME_CLOSE_STDIN, 0))
+                        .await;
+                    // Keep the write half open: output may still come.
+                    return std::future::pending::<()>().await;
+                }
+                Ok(n) => {
+                    if shim_write
+                        .write_all(&frame_header(FRAME_STDIN, n))
+                        .await
+                        .is_err()
+                        || shim_write.write_all(&buffer[..n]).await.is_err()
+                    {
+                        return std::future::pending::<()>().await;
+                    }
+                }
+            }
+        }
+    };
+    let output = async move {
+        let mut header = [0u8; 8];
+        let mut payload = Vec::new();
+        while shim_read.read_exact(&mut header).await.is_ok() {
+            let (_, len) = parse_frame_header(&header);
+            payload.resize(len, 0);
+            if shim_read.read_exact(&mut payload).await.is_err() {
+                break;
+            }
+            let written = if tty {
+                client_write.write_all(&payload).await
+            } else {
+                match client_write.write_all(&header).await {
+                    Ok(()) => client_write.write_all(&payload).await,
+                    Err(e) => Err(e),
+                }
+            };
+            if written.is_err() {
+                break;
+            }
+        }
+        let _ = client_write.flush().await;
+        let _ = client_write.shutdown().await;
+    };
+    tokio::select! {
+        _ = output => {}
+        _ = input => {}
+    }
+}

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::images::layer_store::LayerStore;
+use crate::runtime::cgroups::Layout;
 use crate::runtime::host::HostInfo;
 use crate::store::Store;
 
+pub mod containers;
 pub mod error;
 pub mod events;
 pub mod filters;
@@ -24,6 +26,14 @@ pub struct Engine {
     host: HostInfo,
     data_root: PathBuf,
     daemon_id: String,
+    /// The host's cgroup hierarchies; None where there are none (containers cannot start).
+    cgroups: Option<Layout>,
+    /// This binary, re-executed as the shim and init.
+    kapsel_exe: PathBuf,
+    /// The host's bounding set: what a privileged container gets.
+    host_capabilities: Vec<String>,
+    /// In-memory bookkeeping of containers (waiters, pending attaches, op locks).
+    live: containers::LiveTable,
     /// Serializes changes to the image store, so that a layer being removed is never one that a
     /// concurrent import is adopting.
     image_lock: tokio::sync::Mutex<()>,
@@ -36,8 +46,19 @@ impl Engine {
         let store = Store::open(database_url).await?;
         let layers = Arc::new(LayerStore::open(data_root)?);
         let daemon_id = store.setting("engine_id").await?.unwrap_or_default();
+        let cgroups = match Layout::detect() {
+            Ok(layout) => Some(layout),
+            Err(e) => {
+                tracing::warn!(error = %e, "no usable cgroups: containers cannot start");
+                None
+            }
+        };
         let engine = Engine {
             daemon_id,
+            cgroups,
+            kapsel_exe: std::env::current_exe()?,
+            host_capabilities: crate::runtime::host::bounding_capabilities(),
+            live: containers::LiveTable::default(),
             events: events::EventBus::new(store.clone()),
             store,
             layers,

@@ -112,6 +112,23 @@ fn cgroup_version(mount_point: &Path) -> CgroupVersion {
     }
 }
 
+/// The capabilities in this process's bounding set (what a privileged container may have),
+/// read from `CapBnd` in /proc/self/status.
+pub fn bounding_capabilities() -> Vec<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    crate::runtime::spec::ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,681 @@
+//! Container endpoints: create, list, inspect, start, stop, restart, kill, wait, attach, logs,
+//! resize, rename, remove and prune.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::json::JsonBody;
+use super::params::Params;
+use super::stream::pump_attach;
+use super::tenant::Tenant;
+use crate::engine::containers::logs::{LogOptions, parse_log_time, timestamp_prefix};
+use crate::engine::containers::{Container, CreateRequest, ListOptions, WaitCondition};
+use crate::runtime::shim::protocol::frame_header;
+
+/// The routes of this file.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/containers/create", post(create_container))
+        .route("/containers/json", get(list_containers))
+        .route("/containers/prune", post(prune_containers))
+        .route("/containers/{id}/json", get(inspect_container))
+        .route("/containers/{id}/start", post(start_container))
+        .route("/containers/{id}/stop", post(stop_container))
+        .route("/containers/{id}/restart", post(restart_container))
+        .route("/containers/{id}/kill", post(kill_container))
+        .route("/containers/{id}/wait", post(wait_container))
+        .route("/containers/{id}/attach", post(attach_container))
+        .route("/containers/{id}/logs", get(container_logs))
+        .route("/containers/{id}/resize", post(resize_container))
+        .route("/containers/{id}/rename", post(rename_container))
+        .route("/containers/{id}", delete(remove_container))
+}
+
+/// `POST /containers/create`'s reply.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreateReply {
+    /// The new container's id.
+    #[serde(rename = "Id")]
+    pub id: String,
+    /// Things the client should print.
+    #[serde(rename = "Warnings")]
+    pub warnings: Vec<String>,
+}
+
+/// Creates a container.
+#[utoipa::path(post, path = "/containers/create", tag = "Container",
+    params(("name" = Option<String>, Query, description = "The container's name"),
+           ("platform" = Option<String>, Query, description = "os/arch (accepted)")),
+    request_body = CreateRequest,
+    responses((status = 201, body = CreateReply), (status = 400, body = super::openapi::ErrorBody),
+              (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
+pub async fn create_container(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    params: Params,
+    JsonBody(request): JsonBody<CreateRequest>,
+) -> ApiResult<(StatusCode, Json<CreateReply>)> {
+    let (id, warnings) = state
+        .engine
+        .create_container(&tenant.0, params.get("name"), request)
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreateReply { id, warnings })))
+}
+
+/// One container in `docker ps`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerSummary {
+    /// The id.
+    pub id: String,
+    /// `/name`.
+    pub names: Vec<String>,
+    /// The image as named at create.
+    pub image: String,
+    /// The image's id.
+    #[serde(rename = "ImageID")]
+    pub image_id: String,
+    /// The command line.
+    pub command: String,
+    /// Seconds since the epoch.
+    pub created: i64,
+    /// Published ports.
+    #[schema(value_type = Vec<Object>)]
+    pub ports: Vec<Value>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// created, running, exited…
+    pub state: String,
+    /// "Up 5 seconds", "Exited (0) 1 second ago"…
+    pub status: String,
+    /// The network mode.
+    #[schema(value_type = Object)]
+    pub host_config: Value,
+    /// Networks.
+    #[schema(value_type = Object)]
+    pub network_settings: Value,
+    /// Mounts.
+    #[schema(value_type = Vec<Object>)]
+    pub mounts: Vec<Value>,
+}
+
+/// Lists containers.
+#[utoipa::path(get, path = "/containers/json", tag = "Container",
+    params(("all" = Option<bool>, Query, description = "Include stopped containers"),
+           ("limit" = Option<i64>, Query, description = "At most this many, newest first"),
+           ("size" = Option<bool>, Query, description = "Include sizes (not computed)"),
+           ("filters" = Option<String>, Query, description = "JSON: status, name, id, label, ancestor, exited, before, since")),
+    responses((status = 200, body = [ContainerSummary]), (status = 400, body = super::openapi::ErrorBody)))]
+pub async fn list_containers(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    params: Params,
+) -> ApiResult<Json<Vec<ContainerSummary>>> {
+    let options = ListOptions {
+        all: params.flag("all"),
+        limit: params
+            .get("limit")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(-1),
+        filters: params.filters()?,
+    };
+    let containers = state.engine.list_containers(&tenant.0, &options).await?;
+    Ok(Json(containers.iter().map(summary).collect()))
+}
+
+fn summary(c: &Container) -> ContainerSummary {
+    ContainerSummary {
+        id: c.row.id.clone(),
+        names: vec![format!("/{}", c.row.name)],
+        image: c.row.image_ref.clone(),
+        image_id: c.row.image_id.clone(),
+        command: c.command().join(" "),
+        created: seconds(&c.row.created_at),
+        ports: Vec::new(),
+        labels: c.config.labels.clone(),
+        state: c.row.state.status.clone(),
+        status: status_text(c, time::OffsetDateTime::now_utc().unix_timestamp()),
+        host_config: json!({ "NetworkMode": c.host_config.network_mode }),
+        network_settings: json!({ "Networks": {} }),
+        mounts: Vec::new(),
+    }
+}
+
+fn seconds(rfc3339: &str) -> i64 {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .unwrap_or(0)
+}
+
+/// `docker ps`'s STATUS column.
+fn status_text(c: &Container, now: i64) -> String {
+    let state = &c.row.state;
+    let ago = |t: &Option<String>| human_duration(now - t.as_deref().map(seconds).unwrap_or(now));
+    match state.status.as_str() {
+        "running" => format!("Up {}", ago(&state.started_at)),
+        "paused" => format!("Up {} (Paused)", ago(&state.started_at)),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            state.exit_code,
+            ago(&state.finished_at)
+        ),
+        "exited" => format!(
+            "Exited ({}) {} ago",
+            state.exit_code,
+            ago(&state.finished_at)
+        ),
+        "created" => "Created".into(),
+        "removing" => "Removal In Progress".into(),
+        "dead" => "Dead".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Go's `units.HumanDuration`, which the CLI's STATUS column uses.
+fn human_duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (minutes, hours, days) = (s / 60, s / 3600, s / 86400);
+    match () {
+        _ if s < 1 => "Less than a second".into(),
+        _ if s == 1 => "1 second".into(),
+        _ if s < 60 => format!("{s} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{days} days"),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", days / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", days / 30),
+        _ => format!("{} years", days / 365),
+    }
+}
+
+/// Inspects a container: non-null State, Config, HostConfig and NetworkSettings, as the
+/// clients dereference them.
+#[utoipa::path(get, path = "/containers/{id}/json", tag = "Container",
+    params(("id" = String, Path, description = "Id, name or id prefix"), ("size" = Option<bool>, Query, description = "Include sizes")),
+    responses((status = 200, description = "Docker's container JSON", body = Object), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn inspect_container(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = state.engine.resolve_container(&tenant.0, &id).await?;
+    let bundle = state.engine.bundle_dir(&c.row.id);
+    let argv = c.command();
+    let zero = "0001-01-01T00:00:00Z".to_string();
+    let s = &c.row.state;
+    let mut config = serde_json::to_value(&c.config).unwrap_or_else(|_| json!({}));
+    // Inspect shows the labels object even when empty.
+    config["Labels"] = json!(c.config.labels);
+    let network = if c.host_config.network_mode == "host" {
+        "host"
+    } else {
+        "none"
+    };
+    Ok(Json(json!({
+        "Id": c.row.id,
+        "Created": c.row.created_at,
+        "Path": argv.first().cloned().unwrap_or_default(),
+        "Args": argv.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": s.status,
+            "Running": c.is_running(),
+            "Paused": s.status == "paused",
+            "Restarting": s.status == "restarting",
+            "OOMKilled": s.oom_killed,
+            "Dead": s.status == "dead",
+            "Pid": s.pid,
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": s.started_at.clone().unwrap_or_else(|| zero.clone()),
+            "FinishedAt": s.finished_at.clone().unwrap_or_else(|| zero.clone()),
+        },
+        "Image": c.row.image_id,
+        "ResolvConfPath": bundle.join("resolv.conf"),
+        "HostnamePath": bundle.join("hostname"),
+        "HostsPath": bundle.join("hosts"),
+        "LogPath": bundle.join(crate::runtime::shim::protocol::LOG_FILE),
+        "Name": format!("/{}", c.row.name),
+        "RestartCount": s.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": c.host_config,
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "UpperDir": bundle.join("upper"),
+                "WorkDir": bundle.join("work"),
+                "MergedDir": bundle.join("rootfs"),
+            }
+        },
+        "Mounts": mounts(&c),
+        "Config": config,
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "SandboxKey": if c.is_running() && network != "host" { format!("/proc/{}/ns/net", s.pid) } else { String::new() },
+            "Ports": {},
+            "HairpinMode": false,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": null,
+            "SecondaryIPv6Addresses": null,
+            "EndpointID": "",
+            "Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "MacAddress": "",
+            "Networks": {},
+        },
+    })))
+}
+
+/// The Mounts section of inspect: binds and tmpfs mounts.
+fn mounts(c: &Container) -> Vec<Value> {
+    let mut out = Vec::new();
+    for bind in c.host_config.binds.iter().flatten() {
+        let parts: Vec<&str> = bind.split(':').collect();
+        if parts.len() >= 2 {
+            let mode = parts.get(2).copied().unwrap_or("");
+            out.push(
+                json!({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
+                "RW": !mode.split(',').any(|o| o == "ro"), "Propagation": "rprivate"}),
+            );
+        }
+    }
+    for m in c.host_config.mounts.iter().flatten() {
+        out.push(
+            json!({"Type": m.r#type, "Source": m.source, "Destination": m.target, "Mode": "",
+            "RW": !m.read_only, "Propagation": if m.r#type == "bind" { "rprivate" } else { "" }}),
+        );
+    }
+    for path in c.host_config.tmpfs.iter().flatten().map(|(p, _)| p) {
+        out.push(json!({"Type": "tmpfs", "Source": "", "Destination": path, "Mode": "", "RW": true, "Propagation": ""}));
+    }
+    out
+}
+
+/// Starts a container; 304 if it runs already.
+#[utoipa::path(post, path = "/containers/{id}/start", tag = "Container",
+    params(("id" = String, Path, description = "Id, name or id prefix")),
+    responses((status = 204, description = "Started"), (status = 304, description = "Already running"),
+              (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn start_container(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.engine.start_container(&tenant.0, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn timeout(params: &Params) -> Result<Option<i64>, ApiError> {
+    match params.get("t").filter(|t| !t.is_empty()) {
+        Some(t) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("invalid timeout {t:?}"))),
+        None => Ok(None),
+    }
+}
+
+/// Stops a container: its stop signal, then SIGKILL after `t` seconds; 304 if not running.
+#[utoipa::path(post, path = "/containers/{id}/stop", tag = "Container",
+    params(("id" = String, Path, description = "Id, name or id prefix"),
+           ("t" = Option<i64>, Query, description = "Seconds before SIGKILL (-1: wait for ever)"),
+           ("signal" = Option<String>, Query, description = "Signal to send first")),
+    responses((status = 204, description = "Stopped"), (status = 304, description = "Not running"),
+              (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn stop_container(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    state
+        .engine
+        .stop_container(&tenant.0, &id, timeout(&params)?, params.get("signal"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Restarts a container.
+#[utoipa::path(post, path = "/containers/{id}/restart", tag = "Container",
+    params(("id" = String, Path, description = "Id, name or id prefix"),
+           ("t" = Option<i64>, Query, description = "Seconds before SIGKILL"),
+           ("signal" = Option<String>, Query, description = "Signal to send first")),
+    responses((status = 204, description = "Restarted"), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn restart_container(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    state
+        .engine
+        .restart_container(&tenant.0, &id, timeout(&params)?, params.get("signal"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sends a signal (SIGKILL by default); 409 if not running.
+#[utoipa::path(post, path = "/containers/{id}/kill", tag = "Container",
+    params(("id" = String, Path, description = "Id, name or id prefix"),
+           ("signal" = Option<String>, Query, description = "Name (TERM, SIGTERM) or number")),
+    responses((status = 204, description = "Signalled"), (status = 404, body = super::openapi::ErrorBody),
+              (status = 409, body = super::openapi::ErrorBody)))]
+pub async fn kill_container(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    state
+        .engine
+        .kill_container(&tenant.0, &id, params.get("signal"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `wait`'s reply.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitReply {
+    /// The exit code.
+    #[serde(rename = "StatusCode")]
+    pub status_code: i64,
+    /// Set when the wait itself failed.
+    #[serde(rename = "Error")]
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+}
+
+/// Waits for a condition; the headers are sent at once, the body when it holds.
+#[utoipa::path(post, path = "/containers/{id}/wait", tag = "Container",
+    params(("id" = String, Path, description = "Id, name or id prefix"),
+           ("condition" = Option<String>, Query, description = "not-running (default), next-exit, removed")),
+    responses((status = 200, body = WaitReply), (status = 400, body = super::openapi::ErrorBody),
+              (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn wait_container(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let condition: WaitCondition = params.get("condition").unwrap_or("").parse()?;
+    let wait = state
+        .engine
+        .wait_container(&tenant.0, &id, condition)
+        .await?;
+    let body = futures::stream::once(async move {
+        let code = wait.await;
+        let mut line = serde_json::to_vec(&WaitReply {
+            status_code: code,
+            error: None,
+        })
+        .unwrap_or_default();
+        line.push(b'\n');
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(line))
+    });
+    let mut response = Body::from_stream(body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// Attaches to a container's streams over a hijacked connection (101), before or after start.
+#[utoipa::path(post, path = "/containers/{id}/attach", tag = "Container",
+    params(("id" = String, Path, description = "Id, name or id prefix"),
+           ("stream" = Option<bool>, Query, description = "Stream output"),
+           ("stdin" = Option<bool>, Query, description = "Forward stdin"),
+           ("stdout" = Option<bool>, Query, description = "Send stdout"),
+           ("stderr" = Option<bool>, Query, description = "Send stderr")),
+    responses((status = 101, description = "Hijacked: raw stdin in; multiplexed frames (or raw with a TTY) out"),
+              (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn attach_container(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    params: Params,
+    mut request: Request,
+) -> ApiResult<Response> {
+    let streams = (
+        params.flag("stdin"),
+        params.flag("stdout"),
+        params.flag("stderr"),
+    );
+    let (c, source) = state
+        .engine
+        .attach_container(&tenant.0, &id, streams)
+        .await?;
+    let tty = c.config.tty;
+    let forward_stdin = streams.0 && c.config.open_stdin;
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let client = hyper_util::rt::TokioIo::new(upgraded);
+        match source.await {
+            Some(shim) => pump_attach(client, shim, tty, forward_stdin).await,
+            None => drop(client),
+        }
+    });
+    let content_type = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    Ok(response)
+}
+
+/// A container's logs, multiplexed (raw with a TTY); with `follow` until it stops.
+#[utoipa::path(get, path = "/containers/{id}/logs", tag = "Container",
+    params(("id" = String, Path, description = "Id, name or id prefix"),
+           ("follow" = Option<bool>, Query, description = "Keep streaming until the container stops"),
+           ("stdout" = Option<bool>, Query, description = "Include stdout"),
+           ("stderr" = Option<bool>, Query, description = "Include stderr"),
+           ("since" = Option<String>, Query, description = "Unix time (fraction allowed) or RFC 3339"),
+           ("until" = Option<String>, Query, description = "Unix time (fraction allowed) or RFC 3339"),
+           ("timestamps" = Option<bool>, Query, description = "Prefix each line with its time"),
+           ("tail" = Option<String>, Query, description = "Number of lines from the end, or all")),
+    responses((status = 200, description = "The log stream", content_type = "application/vnd.docker.multiplexed-stream", body = Vec<u8>),
+              (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn container_logs(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let (stdout, stderr) = (params.flag("stdout"), params.flag("stderr"));
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let tail = match params.get("tail").filter(|t| !t.is_empty() && *t != "all") {
+        Some(t) => Some(
+            t.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid tail {t:?}")))?
+                .max(0) as usize,
+        ),
+        None => None,
+    };
+    let since = params
+        .get("since")
+        .and_then(parse_log_time)
+        .filter(|&s| s > 0);
+    let until = params
+        .get("until")
+        .and_then(parse_log_time)
+        .filter(|&u| u > 0);
+    let options = LogOptions {
+        stdout,
+        stderr,
+        since,
+        until,
+        tail,
+        follow: params.flag("follow"),
+    };
+    let timestamps = params.flag("timestamps");
+    let (c, mut lines) = state.engine.container_logs(&tenant.0, &id, options).await?;
+    let tty = c.config.tty;
+    let body = async_stream::stream! {
+        while let Some(line) = lines.recv().await {
+            let mut payload = Vec::with_capacity(line.text.len() + 32);
+            if timestamps {
+                payload.extend_from_slice(timestamp_prefix(&line.time).as_bytes());
+                payload.push(b' ');
+            }
+            payload.extend_from_slice(line.text.as_bytes());
+            let mut chunk = Vec::with_capacity(payload.len() + 8);
+            if !tty {
+                chunk.extend_from_slice(&frame_header(line.stream, payload.len()));
+            }
+            chunk.extend_from_slice(&payload);
+            yield Ok::<_, std::io::Error>(axum::body::Bytes::from(chunk));
+        }
+    };
+    let content_type = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    let mut response = Body::from_stream(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(response)
+}
+
+/// Sets the terminal size of a TTY container.
+#[utoipa::path(post, path = "/containers/{id}/resize", tag = "Container",
+    params(("id" = String, Path, description = "Id, name or id prefix"),
+           ("h" = u16, Query, description = "Rows"), ("w" = u16, Query, description = "Columns")),
+    responses((status = 200, description = "Resized"), (status = 404, body = super::openapi::ErrorBody),
+              (status = 409, body = super::openapi::ErrorBody)))]
+pub async fn resize_container(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let size = |key: &str| {
+        params
+            .get(key)
+            .and_then(|v| v.parse::<u16>().ok())
+            .ok_or_else(|| ApiError::bad_request(format!("invalid {key}")))
+    };
+    state
+        .engine
+        .resize_container(&tenant.0, &id, size("h")?, size("w")?)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Renames a container.
+#[utoipa::path(post, path = "/containers/{id}/rename", tag = "Container",
+    params(("id" = String, Path, description = "Id, name or id prefix"), ("name" = String, Query, description = "The new name")),
+    responses((status = 204, description = "Renamed"), (status = 404, body = super::openapi::ErrorBody),
+              (status = 409, body = super::openapi::ErrorBody)))]
+pub async fn rename_container(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let name = params
+        .string("name")
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    state.engine.rename_container(&tenant.0, &id, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a container (`force` kills a running one first).
+#[utoipa::path(delete, path = "/containers/{id}", tag = "Container",
+    params(("id" = String, Path, description = "Id, name or id prefix"),
+           ("force" = Option<bool>, Query, description = "Kill it first if it runs"),
+           ("v" = Option<bool>, Query, description = "Remove anonymous volumes (none yet)")),
+    responses((status = 204, description = "Removed"), (status = 404, body = super::openapi::ErrorBody),
+              (status = 409, body = super::openapi::ErrorBody)))]
+pub async fn remove_container(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    state
+        .engine
+        .remove_container(&tenant.0, &id, params.flag("force"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `docker container prune`'s reply.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerPruneReply {
+    /// Ids removed.
+    pub containers_deleted: Vec<String>,
+    /// Bytes freed (not computed).
+    pub space_reclaimed: u64,
+}
+
+/// Removes every stopped container.
+#[utoipa::path(post, path = "/containers/prune", tag = "Container",
+    params(("filters" = Option<String>, Query, description = "JSON: label, until")),
+    responses((status = 200, body = ContainerPruneReply), (status = 400, body = super::openapi::ErrorBody)))]
+pub async fn prune_containers(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    params: Params,
+) -> ApiResult<Json<ContainerPruneReply>> {
+    let deleted = state
+        .engine
+        .prune_containers(&tenant.0, &params.filters()?)
+        .await?;
+    Ok(Json(ContainerPruneReply {
+        containers_deleted: deleted,
+        space_reclaimed: 0,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_dockers() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(45), "45 seconds");
+        assert_eq!(human_duration(60), "About a minute");
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(3600), "About an hour");
+        assert_eq!(human_duration(5 * 3600), "5 hours");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+    }
+}

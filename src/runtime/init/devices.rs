@@ -1,0 +1,182 @@
+//! The container's /dev: a fresh tmpfs filled with the standard device nodes and links (or, for
+//! privileged containers, every device node of the host).
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat};
+use nix::sys::stat::{Mode, SFlag, fstat, major, makedev, minor, mkdirat, mknodat};
+use nix::unistd::{Gid, Uid, fchownat, symlinkat};
+
+use super::error::{Context, InitError, Result};
+use super::mounts;
+
+/// The nodes every container gets: (name, major, minor), mode 0666, as Docker and runc make them.
+const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// The standard links: (name, target).
+const LINKS: &[(&str, &str)] = &[
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("core", "/proc/kcore"),
+    ("ptmx", "pts/ptmx"),
+];
+
+/// Directories the later /dev mounts (devpts, shm, mqueue) go on.
+pub const MOUNT_DIRS: &[&str] = &["pts", "shm", "mqueue"];
+
+/// Host /dev entries a privileged container does not copy: mount points, links and the console,
+/// which the container gets its own versions of.
+const HOST_SKIP: &[&str] = &[
+    "pts", "shm", "mqueue", "fd", "console", "ptmx", "core", "stdin", "stdout", "stderr", ".lxc",
+    ".udev",
+];
+
+/// Fills a freshly mounted, empty /dev tmpfs (`dev`): nodes, links and mount-point directories.
+pub fn populate(dev: BorrowedFd<'_>, privileged: bool) -> Result<()> {
+    for &(name, major, minor) in DEFAULT_DEVICES {
+        mknodat(
+            dev,
+            name,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(major, minor),
+        )
+        .context(|| format!("creating /dev/{name}"))?;
+    }
+    for &(name, target) in LINKS {
+        symlinkat(target, dev, name).context(|| format!("creating the link /dev/{name}"))?;
+    }
+    for &dir in MOUNT_DIRS {
+        mkdirat(dev, dir, Mode::from_bits_truncate(0o755))
+            .context(|| format!("creating /dev/{dir}"))?;
+    }
+    if privileged {
+        copy_host_devices(Path::new("/dev"), "", dev)?;
+    }
+    Ok(())
+}
+
+/// Opens the container's /dev/null and checks it is really the null device (char 1:3), so masking
+/// never binds some other file over a path (runc CVE-2025-31133).
+pub fn open_null(dev: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let null = openat(
+        dev,
+        "null",
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| "opening /dev/null".to_string())?;
+    let stat = fstat(&null).context(|| "inspecting /dev/null".to_string())?;
+    let kind = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
+    if kind != SFlag::S_IFCHR || major(stat.st_rdev) != 1 || minor(stat.st_rdev) != 3 {
+        return Err(InitError::Setup(
+            "/dev/null is not the null device".to_string(),
+        ));
+    }
+    Ok(null)
+}
+
+/// Binds the terminal on fd 0 (the pty slave) over /dev/console, as runc does for `-t`. Runs
+/// before pivot_root: the slave is bound from its path in this mount namespace (a bind straight
+/// from fd 0 would use the shim's namespace's mount, which the kernel refuses), checked to be
+/// the very device fd 0 is.
+pub fn bind_console(dev: BorrowedFd<'_>) -> Result<()> {
+    // SAFETY: fd 0 is the container's stdin, open for the whole life of init.
+    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    let terminal = fstat(stdin).context(|| "inspecting the terminal on stdin".to_string())?;
+    let path = std::fs::read_link("/proc/self/fd/0")
+        .context(|| "finding the terminal's path".to_string())?;
+    let source = nix::fcntl::open(
+        &path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| format!("opening the terminal {}", path.display()))?;
+    let found = fstat(&source).context(|| format!("inspecting {}", path.display()))?;
+    let is_char = SFlag::from_bits_truncate(found.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    if !is_char || found.st_rdev != terminal.st_rdev {
+        return Err(InitError::Setup(format!(
+            "{} is not the terminal on stdin",
+            path.display()
+        )));
+    }
+    let target = openat(
+        dev,
+        "console",
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .context(|| "creating /dev/console".to_string())?;
+    mounts::bind(source.as_fd(), target.as_fd(), false)
+        .context(|| "binding the terminal over /dev/console".to_string())
+}
+
+/// Recreates every char/block device under `host_dir` (the host's /dev) below `dev` at the same
+/// relative path (`relative`), with the host's mode and owner.
+fn copy_host_devices(host_dir: &Path, relative: &str, dev: BorrowedFd<'_>) -> Result<()> {
+    let entries =
+        std::fs::read_dir(host_dir).context(|| format!("reading {}", host_dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if relative.is_empty() && HOST_SKIP.contains(&name.as_str()) {
+            continue;
+        }
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        let path = if relative.is_empty() {
+            name.clone()
+        } else {
+            format!("{relative}/{name}")
+        };
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            match mkdirat(dev, path.as_str(), Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(errno) => return Err(errno).context(|| format!("creating /dev/{path}")),
+            }
+            copy_host_devices(&entry.path(), &path, dev)?;
+            continue;
+        }
+        let sflag = if kind.is_char_device() {
+            SFlag::S_IFCHR
+        } else if kind.is_block_device() {
+            SFlag::S_IFBLK
+        } else {
+            continue;
+        };
+        match mknodat(
+            dev,
+            path.as_str(),
+            sflag,
+            Mode::from_bits_truncate(meta.mode()),
+            meta.rdev(),
+        ) {
+            Ok(()) => {}
+            // The defaults (null, zero, …) are already there.
+            Err(Errno::EEXIST) => continue,
+            Err(errno) => return Err(errno).context(|| format!("creating /dev/{path}")),
+        }
+        fchownat(
+            dev,
+            path.as_str(),
+            Some(Uid::from_raw(meta.uid())),
+            Some(Gid::from_raw(meta.gid())),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .context(|| format!("setting the owner of /dev/{path}"))?;
+    }
+    Ok(())
+}
