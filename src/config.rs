@@ -10,11 +10,7 @@ pub const DEFAULT_DATA_ROOT: &str = "/var/lib/kapsel";
 
 /// kapsel's command line.
 #[derive(Debug, Parser)]
-#[command(
-    name = "kapsel",
-    version,
-    about = "A container daemon that speaks the Docker Engine API"
-)]
+#[command(name = "kapsel", version, about = "A container daemon that speaks the Docker Engine API")]
 pub struct Cli {
     /// What to run; `serve` when omitted.
     #[command(subcommand)]
@@ -46,6 +42,12 @@ pub struct ServeArgs {
     /// The database; default: the SQLite file kapsel.db under the data root.
     #[arg(long, env = "KAPSEL_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// How many container operations (create, start, stop, remove) run at once.
+    #[arg(long, env = "KAPSEL_WORKERS", default_value_t = 16)]
+    pub workers: usize,
+    /// How many more may wait for a worker before the API answers 503.
+    #[arg(long, env = "KAPSEL_QUEUE_DEPTH", default_value_t = 256)]
+    pub queue_depth: usize,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "KAPSEL_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -71,10 +73,7 @@ impl ServeArgs {
     /// The listeners to open: the `-H` values, or the defaults.
     pub fn listeners(&self) -> Result<Vec<Listen>, String> {
         if self.hosts.is_empty() {
-            return Ok(vec![
-                Listen::Unix(self.data_root.join("kapsel.sock")),
-                Listen::Tcp("127.0.0.1:2375".into()),
-            ]);
+            return Ok(vec![Listen::Unix(self.data_root.join("kapsel.sock")), Listen::Tcp("127.0.0.1:2375".into())]);
         }
         self.hosts.iter().map(|h| parse_host(h)).collect()
     }
@@ -100,11 +99,7 @@ pub fn parse_host(host: &str) -> Result<Listen, String> {
     if addr.contains("://") {
         return Err(format!("invalid host {host:?}: use unix:// or tcp://"));
     }
-    let addr = if addr.starts_with(':') {
-        format!("127.0.0.1{addr}")
-    } else {
-        addr.to_string()
-    };
+    let addr = if addr.starts_with(':') { format!("127.0.0.1{addr}") } else { addr.to_string() };
     if !addr.contains(':') {
         return Err(format!("invalid host {host:?}: a TCP address needs a port"));
     }
@@ -117,18 +112,9 @@ mod tests {
 
     #[test]
     fn hosts_parse_like_dockerd() {
-        assert_eq!(
-            parse_host("unix:///run/k.sock"),
-            Ok(Listen::Unix("/run/k.sock".into()))
-        );
-        assert_eq!(
-            parse_host("tcp://127.0.0.1:2375"),
-            Ok(Listen::Tcp("127.0.0.1:2375".into()))
-        );
-        assert_eq!(
-            parse_host(":2376"),
-            Ok(Listen::Tcp("127.0.0.1:2376".into()))
-        );
+        assert_eq!(parse_host("unix:///run/k.sock"), Ok(Listen::Unix("/run/k.sock".into())));
+        assert_eq!(parse_host("tcp://127.0.0.1:2375"), Ok(Listen::Tcp("127.0.0.1:2375".into())));
+        assert_eq!(parse_host(":2376"), Ok(Listen::Tcp("127.0.0.1:2376".into())));
         assert!(parse_host("tcp://127.0.0.1").is_err());
         assert!(parse_host("ssh://x").is_err());
         assert!(parse_host("unix://").is_err());
@@ -139,28 +125,15 @@ mod tests {
         let cli = Cli::try_parse_from(["kapsel", "--data-root", "/d"]).unwrap();
         assert_eq!(
             cli.serve.listeners().unwrap(),
-            vec![
-                Listen::Unix("/d/kapsel.sock".into()),
-                Listen::Tcp("127.0.0.1:2375".into())
-            ]
+            vec![Listen::Unix("/d/kapsel.sock".into()), Listen::Tcp("127.0.0.1:2375".into())]
         );
         assert_eq!(cli.serve.database_url(), "sqlite:///d/kapsel.db");
     }
 
     #[test]
     fn serve_subcommand_takes_repeated_hosts() {
-        let cli = Cli::try_parse_from([
-            "kapsel",
-            "serve",
-            "-H",
-            "unix:///a.sock",
-            "-H",
-            "tcp://127.0.0.1:1",
-        ])
-        .unwrap();
-        let Some(Command::Serve(args)) = cli.command else {
-            panic!("not serve")
-        };
+        let cli = Cli::try_parse_from(["kapsel", "serve", "-H", "unix:///a.sock", "-H", "tcp://127.0.0.1:1"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else { panic!("not serve") };
         assert_eq!(args.hosts.len(), 2);
     }
 }

@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::api;
 use crate::config::{Cli, Command, Listen, ServeArgs};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineOptions};
 
 /// How long in-flight requests (and open streams) get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -30,14 +30,8 @@ pub fn main(cli: Cli) -> ExitCode {
         None => cli.serve,
     };
     let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("kapsel: cannot start the async runtime: {e}");
@@ -58,14 +52,15 @@ pub fn main(cli: Cli) -> ExitCode {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listens = args.listeners().map_err(anyhow::Error::msg)?;
     let engine = Arc::new(
-        Engine::open(&args.data_root, &args.database_url())
-            .await
-            .with_context(|| format!("opening the data root {}", args.data_root.display()))?,
-    );
-    engine
-        .recover_containers()
+        Engine::open(
+            &args.data_root,
+            &args.database_url(),
+            EngineOptions { workers: args.workers, queue_depth: args.queue_depth },
+        )
         .await
-        .context("finding running containers again")?;
+        .with_context(|| format!("opening the data root {}", args.data_root.display()))?,
+    );
+    engine.recover_containers().await.context("finding running containers again")?;
     let service = api::service(engine.clone());
     let shutdown = CancellationToken::new();
     let mut servers = tokio::task::JoinSet::new();
@@ -75,28 +70,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let stop = shutdown.clone().cancelled_owned();
         match listen {
             Listen::Tcp(addr) => {
-                let listener = tokio::net::TcpListener::bind(&addr)
-                    .await
-                    .with_context(|| format!("listening on tcp://{addr}"))?;
+                let listener =
+                    tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on tcp://{addr}"))?;
                 let listener = listener.tap_io(|tcp| {
                     let _ = tcp.set_nodelay(true);
                 });
                 tracing::info!("API listening on tcp://{addr}");
-                servers.spawn(async move {
-                    axum::serve(listener, make_service)
-                        .with_graceful_shutdown(stop)
-                        .await
-                });
+                servers.spawn(async move { axum::serve(listener, make_service).with_graceful_shutdown(stop).await });
             }
             Listen::Unix(path) => {
                 let listener = bind_unix(&path)?;
                 tracing::info!("API listening on unix://{}", path.display());
                 sockets.push(path);
-                servers.spawn(async move {
-                    axum::serve(listener, make_service)
-                        .with_graceful_shutdown(stop)
-                        .await
-                });
+                servers.spawn(async move { axum::serve(listener, make_service).with_graceful_shutdown(stop).await });
             }
         }
     }
@@ -135,8 +121,8 @@ fn bind_unix(path: &std::path::Path) -> anyhow::Result<tokio::net::UnixListener>
         }
         std::fs::remove_file(path)?;
     }
-    let listener = tokio::net::UnixListener::bind(path)
-        .with_context(|| format!("listening on unix://{}", path.display()))?;
+    let listener =
+        tokio::net::UnixListener::bind(path).with_context(|| format!("listening on unix://{}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     Ok(listener)
 }

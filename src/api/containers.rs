@@ -66,10 +66,8 @@ pub async fn create_container(
     params: Params,
     JsonBody(request): JsonBody<CreateRequest>,
 ) -> ApiResult<(StatusCode, Json<CreateReply>)> {
-    let (id, warnings) = state
-        .engine
-        .create_container(&tenant.0, params.get("name"), request)
-        .await?;
+    let engine = &state.engine;
+    let (id, warnings) = engine.queued(engine.create_container(&tenant.0, params.get("name"), request)).await?;
     Ok((StatusCode::CREATED, Json(CreateReply { id, warnings })))
 }
 
@@ -124,10 +122,7 @@ pub async fn list_containers(
 ) -> ApiResult<Json<Vec<ContainerSummary>>> {
     let options = ListOptions {
         all: params.flag("all"),
-        limit: params
-            .get("limit")
-            .and_then(|l| l.parse().ok())
-            .unwrap_or(-1),
+        limit: params.get("limit").and_then(|l| l.parse().ok()).unwrap_or(-1),
         filters: params.filters()?,
     };
     let containers = state.engine.list_containers(&tenant.0, &options).await?;
@@ -165,16 +160,8 @@ fn status_text(c: &Container, now: i64) -> String {
     match state.status.as_str() {
         "running" => format!("Up {}", ago(&state.started_at)),
         "paused" => format!("Up {} (Paused)", ago(&state.started_at)),
-        "restarting" => format!(
-            "Restarting ({}) {} ago",
-            state.exit_code,
-            ago(&state.finished_at)
-        ),
-        "exited" => format!(
-            "Exited ({}) {} ago",
-            state.exit_code,
-            ago(&state.finished_at)
-        ),
+        "restarting" => format!("Restarting ({}) {} ago", state.exit_code, ago(&state.finished_at)),
+        "exited" => format!("Exited ({}) {} ago", state.exit_code, ago(&state.finished_at)),
         "created" => "Created".into(),
         "removing" => "Removal In Progress".into(),
         "dead" => "Dead".into(),
@@ -219,11 +206,7 @@ pub async fn inspect_container(
     let mut config = serde_json::to_value(&c.config).unwrap_or_else(|_| json!({}));
     // Inspect shows the labels object even when empty.
     config["Labels"] = json!(c.config.labels);
-    let network = if c.host_config.network_mode == "host" {
-        "host"
-    } else {
-        "none"
-    };
+    let network = if c.host_config.network_mode == "host" { "host" } else { "none" };
     Ok(Json(json!({
         "Id": c.row.id,
         "Created": c.row.created_at,
@@ -296,20 +279,18 @@ fn mounts(c: &Container) -> Vec<Value> {
         let parts: Vec<&str> = bind.split(':').collect();
         if parts.len() >= 2 {
             let mode = parts.get(2).copied().unwrap_or("");
-            out.push(
-                json!({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
-                "RW": !mode.split(',').any(|o| o == "ro"), "Propagation": "rprivate"}),
-            );
+            out.push(json!({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
+                "RW": !mode.split(',').any(|o| o == "ro"), "Propagation": "rprivate"}));
         }
     }
     for m in c.host_config.mounts.iter().flatten() {
-        out.push(
-            json!({"Type": m.r#type, "Source": m.source, "Destination": m.target, "Mode": "",
-            "RW": !m.read_only, "Propagation": if m.r#type == "bind" { "rprivate" } else { "" }}),
-        );
+        out.push(json!({"Type": m.r#type, "Source": m.source, "Destination": m.target, "Mode": "",
+            "RW": !m.read_only, "Propagation": if m.r#type == "bind" { "rprivate" } else { "" }}));
     }
     for path in c.host_config.tmpfs.iter().flatten().map(|(p, _)| p) {
-        out.push(json!({"Type": "tmpfs", "Source": "", "Destination": path, "Mode": "", "RW": true, "Propagation": ""}));
+        out.push(
+            json!({"Type": "tmpfs", "Source": "", "Destination": path, "Mode": "", "RW": true, "Propagation": ""}),
+        );
     }
     out
 }
@@ -324,16 +305,14 @@ pub async fn start_container(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.engine.start_container(&tenant.0, &id).await?;
+    let engine = &state.engine;
+    engine.queued(engine.start_container(&tenant.0, &id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 fn timeout(params: &Params) -> Result<Option<i64>, ApiError> {
     match params.get("t").filter(|t| !t.is_empty()) {
-        Some(t) => t
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request(format!("invalid timeout {t:?}"))),
+        Some(t) => t.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid timeout {t:?}"))),
         None => Ok(None),
     }
 }
@@ -351,10 +330,8 @@ pub async fn stop_container(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    state
-        .engine
-        .stop_container(&tenant.0, &id, timeout(&params)?, params.get("signal"))
-        .await?;
+    let engine = &state.engine;
+    engine.queued(engine.stop_container(&tenant.0, &id, timeout(&params)?, params.get("signal"))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -370,10 +347,8 @@ pub async fn restart_container(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    state
-        .engine
-        .restart_container(&tenant.0, &id, timeout(&params)?, params.get("signal"))
-        .await?;
+    let engine = &state.engine;
+    engine.queued(engine.restart_container(&tenant.0, &id, timeout(&params)?, params.get("signal"))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -389,10 +364,7 @@ pub async fn kill_container(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    state
-        .engine
-        .kill_container(&tenant.0, &id, params.get("signal"))
-        .await?;
+    state.engine.kill_container(&tenant.0, &id, params.get("signal")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -421,25 +393,15 @@ pub async fn wait_container(
     params: Params,
 ) -> ApiResult<Response> {
     let condition: WaitCondition = params.get("condition").unwrap_or("").parse()?;
-    let wait = state
-        .engine
-        .wait_container(&tenant.0, &id, condition)
-        .await?;
+    let wait = state.engine.wait_container(&tenant.0, &id, condition).await?;
     let body = futures::stream::once(async move {
         let code = wait.await;
-        let mut line = serde_json::to_vec(&WaitReply {
-            status_code: code,
-            error: None,
-        })
-        .unwrap_or_default();
+        let mut line = serde_json::to_vec(&WaitReply { status_code: code, error: None }).unwrap_or_default();
         line.push(b'\n');
         Ok::<_, std::io::Error>(axum::body::Bytes::from(line))
     });
     let mut response = Body::from_stream(body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(response)
 }
 
@@ -459,15 +421,8 @@ pub async fn attach_container(
     params: Params,
     mut request: Request,
 ) -> ApiResult<Response> {
-    let streams = (
-        params.flag("stdin"),
-        params.flag("stdout"),
-        params.flag("stderr"),
-    );
-    let (c, source) = state
-        .engine
-        .attach_container(&tenant.0, &id, streams)
-        .await?;
+    let streams = (params.flag("stdin"), params.flag("stdout"), params.flag("stderr"));
+    let (c, source) = state.engine.attach_container(&tenant.0, &id, streams).await?;
     let tty = c.config.tty;
     let forward_stdin = streams.0 && c.config.open_stdin;
     let upgrade = hyper::upgrade::on(&mut request);
@@ -479,11 +434,8 @@ pub async fn attach_container(
             None => drop(client),
         }
     });
-    let content_type = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
+    let content_type =
+        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -512,34 +464,17 @@ pub async fn container_logs(
 ) -> ApiResult<Response> {
     let (stdout, stderr) = (params.flag("stdout"), params.flag("stderr"));
     if !stdout && !stderr {
-        return Err(ApiError::bad_request(
-            "Bad parameters: you must choose at least one stream",
-        ));
+        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
     }
     let tail = match params.get("tail").filter(|t| !t.is_empty() && *t != "all") {
-        Some(t) => Some(
-            t.parse::<i64>()
-                .map_err(|_| ApiError::bad_request(format!("invalid tail {t:?}")))?
-                .max(0) as usize,
-        ),
+        Some(t) => {
+            Some(t.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid tail {t:?}")))?.max(0) as usize)
+        }
         None => None,
     };
-    let since = params
-        .get("since")
-        .and_then(parse_log_time)
-        .filter(|&s| s > 0);
-    let until = params
-        .get("until")
-        .and_then(parse_log_time)
-        .filter(|&u| u > 0);
-    let options = LogOptions {
-        stdout,
-        stderr,
-        since,
-        until,
-        tail,
-        follow: params.flag("follow"),
-    };
+    let since = params.get("since").and_then(parse_log_time).filter(|&s| s > 0);
+    let until = params.get("until").and_then(parse_log_time).filter(|&u| u > 0);
+    let options = LogOptions { stdout, stderr, since, until, tail, follow: params.flag("follow") };
     let timestamps = params.flag("timestamps");
     let (c, mut lines) = state.engine.container_logs(&tenant.0, &id, options).await?;
     let tty = c.config.tty;
@@ -559,15 +494,10 @@ pub async fn container_logs(
             yield Ok::<_, std::io::Error>(axum::body::Bytes::from(chunk));
         }
     };
-    let content_type = if tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
+    let content_type =
+        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     let mut response = Body::from_stream(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(response)
 }
 
@@ -589,10 +519,7 @@ pub async fn resize_container(
             .and_then(|v| v.parse::<u16>().ok())
             .ok_or_else(|| ApiError::bad_request(format!("invalid {key}")))
     };
-    state
-        .engine
-        .resize_container(&tenant.0, &id, size("h")?, size("w")?)
-        .await?;
+    state.engine.resize_container(&tenant.0, &id, size("h")?, size("w")?).await?;
     Ok(StatusCode::OK)
 }
 
@@ -607,9 +534,7 @@ pub async fn rename_container(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    let name = params
-        .string("name")
-        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    let name = params.string("name").ok_or_else(|| ApiError::bad_request("name is required"))?;
     state.engine.rename_container(&tenant.0, &id, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -627,10 +552,8 @@ pub async fn remove_container(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    state
-        .engine
-        .remove_container(&tenant.0, &id, params.flag("force"))
-        .await?;
+    let engine = &state.engine;
+    engine.queued(engine.remove_container(&tenant.0, &id, params.flag("force"))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -653,14 +576,8 @@ pub async fn prune_containers(
     tenant: Tenant,
     params: Params,
 ) -> ApiResult<Json<ContainerPruneReply>> {
-    let deleted = state
-        .engine
-        .prune_containers(&tenant.0, &params.filters()?)
-        .await?;
-    Ok(Json(ContainerPruneReply {
-        containers_deleted: deleted,
-        space_reclaimed: 0,
-    }))
+    let deleted = state.engine.prune_containers(&tenant.0, &params.filters()?).await?;
+    Ok(Json(ContainerPruneReply { containers_deleted: deleted, space_reclaimed: 0 }))
 }
 
 #[cfg(test)]

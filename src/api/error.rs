@@ -15,21 +15,18 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// Seconds a client is told to wait before retrying a 503.
+const RETRY_AFTER_SECONDS: &str = "1";
+
 impl ApiError {
     /// A 400 with a message.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-        }
+        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
     }
 
     /// A 404 with a message.
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: message.into(),
-        }
+        ApiError { status: StatusCode::NOT_FOUND, message: message.into() }
     }
 }
 
@@ -41,15 +38,13 @@ impl From<Error> for ApiError {
             Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             Error::NotModified => StatusCode::NOT_MODIFIED,
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %e, "request failed");
         }
-        ApiError {
-            status,
-            message: e.to_string(),
-        }
+        ApiError { status, message: e.to_string() }
     }
 }
 
@@ -62,10 +57,10 @@ impl IntoResponse for ApiError {
             .expect("a string map always serializes");
         body.push(b'\n');
         let mut response = (self.status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
         response
     }
 }

@@ -29,12 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/images/load", post(load_images))
         .route("/images/get", get(save_images))
         .route("/images/prune", post(prune_images))
-        .route(
-            "/images/{*rest}",
-            get(get_image_action)
-                .post(post_image_action)
-                .delete(delete_image),
-        )
+        .route("/images/{*rest}", get(get_image_action).post(post_image_action).delete(delete_image))
 }
 
 /// One image in `docker images`.
@@ -197,10 +192,7 @@ pub async fn list_images(
     tenant: Tenant,
     params: Params,
 ) -> ApiResult<Json<Vec<ImageSummary>>> {
-    let images = state
-        .engine
-        .list_images(&tenant.0, &params.filters()?)
-        .await?;
+    let images = state.engine.list_images(&tenant.0, &params.filters()?).await?;
     Ok(Json(images.iter().map(summary).collect()))
 }
 
@@ -220,11 +212,7 @@ fn summary(image: &ImageRecord) -> ImageSummary {
 }
 
 fn created_seconds(image: &ImageRecord) -> i64 {
-    let created = image
-        .config
-        .created
-        .as_deref()
-        .unwrap_or(&image.row.added_at);
+    let created = image.config.created.as_deref().unwrap_or(&image.row.added_at);
     time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())
         .unwrap_or(0)
@@ -254,14 +242,10 @@ pub async fn create_image(
     if let Some(image) = params.string("fromImage") {
         return Err(ApiError {
             status: StatusCode::NOT_IMPLEMENTED,
-            message: format!(
-                "pulling {image} from a registry is not supported yet; use docker load or docker import"
-            ),
+            message: format!("pulling {image} from a registry is not supported yet; use docker load or docker import"),
         });
     }
-    let source = params
-        .string("fromSrc")
-        .ok_or_else(|| ApiError::bad_request("fromImage or fromSrc is required"))?;
+    let source = params.string("fromSrc").ok_or_else(|| ApiError::bad_request("fromImage or fromSrc is required"))?;
     if source != "-" {
         return Err(ApiError {
             status: StatusCode::NOT_IMPLEMENTED,
@@ -277,10 +261,7 @@ pub async fn create_image(
         platform: params.string("platform"),
         source,
     };
-    let id = state
-        .engine
-        .import_image(&tenant.0, &upload, request)
-        .await?;
+    let id = state.engine.import_image(&tenant.0, &upload, request).await?;
     Ok(json_lines(&[json!({ "status": id })], "\r\n"))
 }
 
@@ -290,17 +271,10 @@ pub async fn create_image(
     request_body(content = Vec<u8>, content_type = "application/x-tar"),
     responses((status = 200, description = "JSON lines with `Loaded image: …`", body = ProgressMessage),
               (status = 400, body = super::openapi::ErrorBody)))]
-pub async fn load_images(
-    State(state): State<AppState>,
-    tenant: Tenant,
-    body: Body,
-) -> ApiResult<Response> {
+pub async fn load_images(State(state): State<AppState>, tenant: Tenant, body: Body) -> ApiResult<Response> {
     let upload = spool_body(body, &state.engine.staging_dir()).await?;
     let lines = state.engine.load_images(&tenant.0, &upload).await?;
-    let messages: Vec<Value> = lines
-        .into_iter()
-        .map(|l| json!({ "stream": format!("{l}\n") }))
-        .collect();
+    let messages: Vec<Value> = lines.into_iter().map(|l| json!({ "stream": format!("{l}\n") })).collect();
     Ok(json_lines(&messages, "\n"))
 }
 
@@ -309,11 +283,7 @@ pub async fn load_images(
     params(("names" = Vec<String>, Query, description = "Image names or ids (repeatable)")),
     responses((status = 200, description = "The archive", content_type = "application/x-tar", body = Vec<u8>),
               (status = 404, body = super::openapi::ErrorBody)))]
-pub async fn save_images(
-    State(state): State<AppState>,
-    tenant: Tenant,
-    params: Params,
-) -> ApiResult<Response> {
+pub async fn save_images(State(state): State<AppState>, tenant: Tenant, params: Params) -> ApiResult<Response> {
     save(&state, &tenant, &params.all("names")).await
 }
 
@@ -330,10 +300,7 @@ async fn save(state: &AppState, tenant: &Tenant, names: &[String]) -> ApiResult<
         }
     });
     let mut response = body.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-tar"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
     Ok(response)
 }
 
@@ -346,14 +313,8 @@ pub async fn prune_images(
     tenant: Tenant,
     params: Params,
 ) -> ApiResult<Json<ImagePruneReply>> {
-    let (items, space_reclaimed) = state
-        .engine
-        .prune_images(&tenant.0, &params.filters()?)
-        .await?;
-    Ok(Json(ImagePruneReply {
-        images_deleted: items.into_iter().map(delete_item).collect(),
-        space_reclaimed,
-    }))
+    let (items, space_reclaimed) = state.engine.prune_images(&tenant.0, &params.filters()?).await?;
+    Ok(Json(ImagePruneReply { images_deleted: items.into_iter().map(delete_item).collect(), space_reclaimed }))
 }
 
 /// Splits `busybox:latest/json` into (`busybox:latest`, `json`).
@@ -368,12 +329,8 @@ pub async fn get_image_action(
     Path(rest): Path<String>,
 ) -> ApiResult<Response> {
     match split_action(&rest) {
-        (name, "json") => inspect_image(state, tenant, name)
-            .await
-            .map(IntoResponse::into_response),
-        (name, "history") => image_history(state, tenant, name)
-            .await
-            .map(IntoResponse::into_response),
+        (name, "json") => inspect_image(state, tenant, name).await.map(IntoResponse::into_response),
+        (name, "history") => image_history(state, tenant, name).await.map(IntoResponse::into_response),
         (name, "get") => save(&state, &tenant, &[name.to_string()]).await,
         _ => Err(ApiError::not_found("page not found")),
     }
@@ -383,21 +340,11 @@ pub async fn get_image_action(
 #[utoipa::path(get, path = "/images/{name}/json", tag = "Image",
     params(("name" = String, Path, description = "Name, id or id prefix")),
     responses((status = 200, body = ImageInspect), (status = 404, body = super::openapi::ErrorBody)))]
-pub async fn inspect_image(
-    state: AppState,
-    tenant: Tenant,
-    name: &str,
-) -> ApiResult<Json<ImageInspect>> {
+pub async fn inspect_image(state: AppState, tenant: Tenant, name: &str) -> ApiResult<Json<ImageInspect>> {
     let image = state.engine.inspect_image(&tenant.0, name).await?;
     let mut lower = Vec::new();
     for layer in image.row.layers.iter().rev() {
-        lower.push(
-            state
-                .engine
-                .layer_dir(&layer.diff_id)?
-                .display()
-                .to_string(),
-        );
+        lower.push(state.engine.layer_dir(&layer.diff_id)?.display().to_string());
     }
     let config = &image.config;
     Ok(Json(ImageInspect {
@@ -406,10 +353,7 @@ pub async fn inspect_image(
         repo_digests: Vec::new(),
         parent: String::new(),
         comment: config.comment.clone().unwrap_or_default(),
-        created: config
-            .created
-            .clone()
-            .unwrap_or_else(|| image.row.added_at.clone()),
+        created: config.created.clone().unwrap_or_else(|| image.row.added_at.clone()),
         docker_version: String::new(),
         author: config.author.clone().unwrap_or_default(),
         config: container_config_json(&config.config),
@@ -420,17 +364,13 @@ pub async fn inspect_image(
         virtual_size: image.row.size,
         graph_driver: GraphDriver {
             name: "overlay2".into(),
-            data: [("LowerDir".to_string(), lower.join(":"))]
-                .into_iter()
-                .collect(),
+            data: [("LowerDir".to_string(), lower.join(":"))].into_iter().collect(),
         },
         root_fs: RootFsReply {
             r#type: "layers".into(),
             layers: image.row.layers.iter().map(|l| l.diff_id.clone()).collect(),
         },
-        metadata: Metadata {
-            last_tag_time: image.row.added_at.clone(),
-        },
+        metadata: Metadata { last_tag_time: image.row.added_at.clone() },
     }))
 }
 
@@ -456,18 +396,12 @@ fn container_config_json(config: &ContainerConfig) -> Value {
 #[utoipa::path(get, path = "/images/{name}/history", tag = "Image",
     params(("name" = String, Path, description = "Name, id or id prefix")),
     responses((status = 200, body = [HistoryItem]), (status = 404, body = super::openapi::ErrorBody)))]
-pub async fn image_history(
-    state: AppState,
-    tenant: Tenant,
-    name: &str,
-) -> ApiResult<Json<Vec<HistoryItem>>> {
+pub async fn image_history(state: AppState, tenant: Tenant, name: &str) -> ApiResult<Json<Vec<HistoryItem>>> {
     let image = state.engine.inspect_image(&tenant.0, name).await?;
     let seconds = |t: Option<&str>| {
-        t.and_then(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        })
-        .map(|t| t.unix_timestamp())
-        .unwrap_or(0)
+        t.and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+            .map(|t| t.unix_timestamp())
+            .unwrap_or(0)
     };
     let mut layers = image.row.layers.iter();
     let mut items: Vec<HistoryItem> = if image.config.history.is_empty() {
@@ -491,11 +425,7 @@ pub async fn image_history(
                 created: seconds(h.created.as_deref()),
                 created_by: h.created_by.clone().unwrap_or_default(),
                 tags: Vec::new(),
-                size: if h.empty_layer {
-                    0
-                } else {
-                    layers.next().map(|l| l.size).unwrap_or(0)
-                },
+                size: if h.empty_layer { 0 } else { layers.next().map(|l| l.size).unwrap_or(0) },
                 comment: h.comment.clone().unwrap_or_default(),
             })
             .collect()
@@ -516,9 +446,7 @@ pub async fn post_image_action(
     params: Params,
 ) -> ApiResult<Response> {
     match split_action(&rest) {
-        (name, "tag") => tag_image(state, tenant, name, params)
-            .await
-            .map(IntoResponse::into_response),
+        (name, "tag") => tag_image(state, tenant, name, params).await.map(IntoResponse::into_response),
         (_, "push") => Err(ApiError {
             status: StatusCode::NOT_IMPLEMENTED,
             message: "pushing to a registry is not supported yet".into(),
@@ -534,19 +462,11 @@ pub async fn post_image_action(
            ("tag" = Option<String>, Query, description = "Target tag")),
     responses((status = 201, description = "Tagged"), (status = 400, body = super::openapi::ErrorBody),
               (status = 404, body = super::openapi::ErrorBody)))]
-pub async fn tag_image(
-    state: AppState,
-    tenant: Tenant,
-    name: &str,
-    params: Params,
-) -> ApiResult<StatusCode> {
+pub async fn tag_image(state: AppState, tenant: Tenant, name: &str, params: Params) -> ApiResult<StatusCode> {
     let repo = params
         .string("repo")
         .ok_or_else(|| ApiError::bad_request("repository name must have at least one component"))?;
-    state
-        .engine
-        .tag_image(&tenant.0, name, &repo, params.get("tag"))
-        .await?;
+    state.engine.tag_image(&tenant.0, name, &repo, params.get("tag")).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -563,23 +483,14 @@ pub async fn delete_image(
     Path(name): Path<String>,
     params: Params,
 ) -> ApiResult<Json<Vec<DeleteResponseItem>>> {
-    let items = state
-        .engine
-        .remove_image(&tenant.0, &name, params.flag("force"))
-        .await?;
+    let items = state.engine.remove_image(&tenant.0, &name, params.flag("force")).await?;
     Ok(Json(items.into_iter().map(delete_item).collect()))
 }
 
 fn delete_item(item: DeleteItem) -> DeleteResponseItem {
     match item {
-        DeleteItem::Untagged(name) => DeleteResponseItem {
-            untagged: Some(name),
-            deleted: None,
-        },
-        DeleteItem::Deleted(id) => DeleteResponseItem {
-            untagged: None,
-            deleted: Some(id),
-        },
+        DeleteItem::Untagged(name) => DeleteResponseItem { untagged: Some(name), deleted: None },
+        DeleteItem::Deleted(id) => DeleteResponseItem { untagged: None, deleted: Some(id) },
     }
 }
 

@@ -33,10 +33,8 @@ pub struct AppState {
 /// The whole HTTP service: routes, the version-prefix middleware around them, request spans.
 pub fn service(
     engine: Arc<Engine>,
-) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future: Send>
-+ Clone
-+ Send
-+ 'static {
+) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future: Send> + Clone + Send + 'static
+{
     let router = Router::new()
         .merge(system::routes())
         .merge(images::routes())

@@ -33,9 +33,7 @@ pub struct ApiDoc;
 
 /// The document as pretty JSON, with a trailing newline (the committed form).
 pub fn document() -> String {
-    let mut text = ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes");
+    let mut text = ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serializes");
     text.push('\n');
     text
 }
@@ -45,8 +43,7 @@ mod tests {
     #[test]
     fn committed_document_is_current() {
         let committed =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
-                .unwrap_or_default();
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap_or_default();
         assert!(
             committed == super::document(),
             "openapi/openapi.json is stale: run `cargo run -q -- openapi > openapi/openapi.json`"

@@ -16,30 +16,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        Ok(Params(
-            form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        ))
+        Ok(Params(form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
     }
 }
 
 impl Params {
     /// The first value of a key.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Every value of a repeated key.
     pub fn all(&self, key: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .collect()
+        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
     }
 
     /// A boolean, by dockerd's rule; `default` when absent.
@@ -66,10 +55,7 @@ impl Params {
 /// dockerd's boolean rule: lower-cased and trimmed, "", "0", "no", "false" and "none" are
 /// false; everything else is true.
 pub fn parse_bool(value: &str) -> bool {
-    !matches!(
-        value.trim().to_ascii_lowercase().as_str(),
-        "" | "0" | "no" | "false" | "none"
-    )
+    !matches!(value.trim().to_ascii_lowercase().as_str(), "" | "0" | "no" | "false" | "none")
 }
 
 #[cfg(test)]
@@ -88,11 +74,8 @@ mod tests {
 
     #[test]
     fn repeated_keys_and_defaults() {
-        let p = Params(vec![
-            ("names".into(), "a".into()),
-            ("names".into(), "b".into()),
-            ("quiet".into(), "False".into()),
-        ]);
+        let p =
+            Params(vec![("names".into(), "a".into()), ("names".into(), "b".into()), ("quiet".into(), "False".into())]);
         assert_eq!(p.all("names"), vec!["a", "b"]);
         assert!(!p.bool_or("quiet", true));
         assert!(p.bool_or("stream", true));

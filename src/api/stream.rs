@@ -20,14 +20,11 @@ pub async fn spool_body(body: Body, dir: &Path) -> Result<tempfile::TempPath, Ap
         status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
         message: format!("could not spool the upload: {e}"),
     };
-    let path = tempfile::NamedTempFile::new_in(dir)
-        .map_err(internal)?
-        .into_temp_path();
+    let path = tempfile::NamedTempFile::new_in(dir).map_err(internal)?.into_temp_path();
     let mut file = tokio::fs::File::create(&path).await.map_err(internal)?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
         file.write_all(&chunk).await.map_err(internal)?;
     }
     file.flush().await.map_err(internal)?;
@@ -48,13 +45,7 @@ impl BodyWriter {
     pub fn new() -> (BodyWriter, Body) {
         let (sender, receiver) = mpsc::channel(8);
         let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
-        (
-            BodyWriter {
-                sender,
-                buffer: Vec::with_capacity(BODY_CHUNK),
-            },
-            body,
-        )
+        (BodyWriter { sender, buffer: Vec::with_capacity(BODY_CHUNK) }, body)
     }
 
     /// Ends the body with an error, after what was written so far.
@@ -67,13 +58,10 @@ impl BodyWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let chunk = Bytes::from(std::mem::replace(
-            &mut self.buffer,
-            Vec::with_capacity(BODY_CHUNK),
-        ));
-        self.sender.blocking_send(Ok(chunk)).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
-        })
+        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(BODY_CHUNK)));
+        self.sender
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
     }
 }
 
@@ -105,10 +93,7 @@ pub fn json_lines(messages: &[serde_json::Value], separator: &str) -> Response {
         body.push_str(separator);
     }
     let mut response = body.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -120,9 +105,7 @@ pub async fn pump_attach<C>(client: C, shim: tokio::net::UnixStream, tty: bool, 
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    use crate::runtime::shim::protocol::{
-        FRAME_CLOSE_STDIN, FRAME_STDIN, frame_header, parse_frame_header,
-    };
+    use crate::runtime::shim::protocol::{FRAME_CLOSE_STDIN, FRAME_STDIN, frame_header, parse_frame_header};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let (mut client_read, mut client_write) = tokio::io::split(client);
@@ -135,17 +118,12 @@ where
         loop {
             match client_read.read(&mut buffer).await {
                 Ok(0) | Err(_) => {
-                    let _ = shim_write
-                        .write_all(&frame_header(FRAME_CLOSE_STDIN, 0))
-                        .await;
+                    let _ = shim_write.write_all(&frame_header(FRAME_CLOSE_STDIN, 0)).await;
                     // Keep the write half open: output may still come.
                     return std::future::pending::<()>().await;
                 }
                 Ok(n) => {
-                    if shim_write
-                        .write_all(&frame_header(FRAME_STDIN, n))
-                        .await
-                        .is_err()
+                    if shim_write.write_all(&frame_header(FRAME_STDIN, n)).await.is_err()
                         || shim_write.write_all(&buffer[..n]).await.is_err()
                     {
                         return std::future::pending::<()>().await;

@@ -14,10 +14,7 @@ use super::version::{MAX_API_VERSION, MIN_API_VERSION};
 
 /// The routes of this file.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/_ping", get(ping).head(ping))
-        .route("/version", get(version))
-        .route("/info", get(info))
+    Router::new().route("/_ping", get(ping).head(ping)).route("/version", get(version)).route("/info", get(info))
 }
 
 /// Whether the daemon answers; the CLI negotiates the API version from these headers.
@@ -26,14 +23,8 @@ pub fn routes() -> Router<AppState> {
 pub async fn ping() -> Response {
     let mut response = "OK".into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     headers.insert("Swarm", HeaderValue::from_static("inactive"));
     response
@@ -120,14 +111,8 @@ pub async fn version(State(state): State<AppState>) -> Json<VersionReply> {
         kernel_version: host.kernel_version.clone(),
         build_time: String::new(),
         experimental: false,
-        platform: Platform {
-            name: "kapsel".to_string(),
-        },
-        components: vec![Component {
-            name: "Engine".to_string(),
-            version,
-            details,
-        }],
+        platform: Platform { name: "kapsel".to_string() },
+        components: vec![Component { name: "Engine".to_string(), version, details }],
     })
 }
 
@@ -236,12 +221,7 @@ pub async fn info(State(state): State<AppState>, tenant: Tenant) -> ApiResult<Js
         name: host.hostname.clone(),
         server_version: env!("CARGO_PKG_VERSION").into(),
         security_options: vec!["name=cgroupns".into()],
-        runtimes: [(
-            "kapsel".to_string(),
-            serde_json::json!({ "path": "kapsel" }),
-        )]
-        .into_iter()
-        .collect(),
+        runtimes: [("kapsel".to_string(), serde_json::json!({ "path": "kapsel" }))].into_iter().collect(),
         default_runtime: "kapsel".into(),
         swarm: serde_json::json!({ "LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false }),
         labels: Vec::new(),

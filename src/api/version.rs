@@ -11,15 +11,9 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 
 /// The newest API version kapsel speaks (docker CLI 28.2 speaks 1.50).
-pub const MAX_API_VERSION: ApiVersion = ApiVersion {
-    major: 1,
-    minor: 50,
-};
+pub const MAX_API_VERSION: ApiVersion = ApiVersion { major: 1, minor: 50 };
 /// The oldest API version kapsel accepts, as dockerd.
-pub const MIN_API_VERSION: ApiVersion = ApiVersion {
-    major: 1,
-    minor: 24,
-};
+pub const MIN_API_VERSION: ApiVersion = ApiVersion { major: 1, minor: 24 };
 /// What the `Server` header says, in the form the Go client parses (`Docker/<ver> (<os>)`).
 pub const SERVER_HEADER: &str = concat!("Docker/", env!("CARGO_PKG_VERSION"), "-kapsel (linux)");
 
@@ -42,10 +36,7 @@ impl ApiVersion {
     /// Parses `1.41`.
     pub fn parse(s: &str) -> Option<ApiVersion> {
         let (major, minor) = s.split_once('.')?;
-        Some(ApiVersion {
-            major: major.parse().ok()?,
-            minor: minor.parse().ok()?,
-        })
+        Some(ApiVersion { major: major.parse().ok()?, minor: minor.parse().ok()? })
     }
 }
 
@@ -62,8 +53,8 @@ fn split_version_prefix(path: &str) -> Option<(&str, &str)> {
 
 /// Checks a path version against the supported range, with dockerd's wording.
 fn check_version(text: &str) -> Result<ApiVersion, ApiError> {
-    let version = ApiVersion::parse(text)
-        .ok_or_else(|| ApiError::bad_request(format!("invalid API version {text:?}")))?;
+    let version =
+        ApiVersion::parse(text).ok_or_else(|| ApiError::bad_request(format!("invalid API version {text:?}")))?;
     if version < MIN_API_VERSION {
         return Err(ApiError::bad_request(format!(
             "client version {text} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
@@ -117,10 +108,7 @@ mod tests {
 
     #[test]
     fn prefixes_split_and_versions_check() {
-        assert_eq!(
-            split_version_prefix("/v1.41/images/json"),
-            Some(("1.41", "/images/json"))
-        );
+        assert_eq!(split_version_prefix("/v1.41/images/json"), Some(("1.41", "/images/json")));
         assert_eq!(split_version_prefix("/v1.50"), Some(("1.50", "")));
         assert_eq!(split_version_prefix("/version"), None);
         assert_eq!(split_version_prefix("/volumes"), None);
@@ -131,10 +119,7 @@ mod tests {
             "client version 1.51 is too new. Maximum supported API version is 1.50"
         );
         assert!(
-            check_version("1.12")
-                .unwrap_err()
-                .message
-                .contains("is too old. Minimum supported API version is 1.24")
+            check_version("1.12").unwrap_err().message.contains("is too old. Minimum supported API version is 1.24")
         );
         assert!(check_version("1.x").is_err());
     }

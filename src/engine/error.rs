@@ -15,6 +15,9 @@ pub enum Error {
     /// Nothing to do (304), e.g. starting a running container.
     #[error("not modified")]
     NotModified,
+    /// Too much work queued; the client should retry (503 with Retry-After).
+    #[error("{0}")]
+    Busy(String),
     /// Not implemented by kapsel yet (501).
     #[error("{0}")]
     NotImplemented(String),

@@ -53,41 +53,22 @@ pub struct EventBus {
 impl EventBus {
     /// A bus over the store, with room for slow subscribers to lag a little.
     pub fn new(store: Store) -> EventBus {
-        EventBus {
-            store,
-            live: broadcast::channel(1024).0,
-        }
+        EventBus { store, live: broadcast::channel(1024).0 }
     }
 
     /// Records and broadcasts an event; a failure to record is logged, never fatal to the action.
-    pub async fn emit(
-        &self,
-        tenant: &str,
-        kind: &str,
-        action: &str,
-        id: &str,
-        attributes: &[(&str, &str)],
-    ) {
+    pub async fn emit(&self, tenant: &str, kind: &str, action: &str, id: &str, attributes: &[(&str, &str)]) {
         let time_nano = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
-        let attributes: BTreeMap<String, String> = attributes
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let attributes: BTreeMap<String, String> =
+            attributes.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let json = serde_json::to_string(&attributes).unwrap_or_else(|_| "{}".into());
-        if let Err(e) = self
-            .store
-            .insert_event(tenant, time_nano, kind, action, id, &json)
-            .await
-        {
+        if let Err(e) = self.store.insert_event(tenant, time_nano, kind, action, id, &json).await {
             tracing::warn!(error = %e, kind, action, "could not record an event");
         }
         let event = Event {
             kind: kind.into(),
             action: action.into(),
-            actor: Actor {
-                id: id.into(),
-                attributes,
-            },
+            actor: Actor { id: id.into(), attributes },
             scope: "local",
             time: time_nano / 1_000_000_000,
             time_nano,

@@ -103,11 +103,7 @@ impl Filters {
 
     /// Rejects keys the endpoint does not support, with dockerd's `invalid filter '<key>'`.
     pub fn validate(&self, allowed: &[&str]) -> Result<(), FilterError> {
-        match self
-            .fields
-            .keys()
-            .find(|key| !allowed.contains(&key.as_str()))
-        {
+        match self.fields.keys().find(|key| !allowed.contains(&key.as_str())) {
             Some(key) => Err(FilterError::UnknownKey(key.clone())),
             None => Ok(()),
         }
@@ -142,17 +138,10 @@ impl Filters {
         if values.is_empty() {
             return Err(FilterError::MissingValue(key.to_string()));
         }
-        let is_true = values
-            .iter()
-            .any(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-        let is_false = values
-            .iter()
-            .any(|v| v == "0" || v.eq_ignore_ascii_case("false"));
+        let is_true = values.iter().any(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+        let is_false = values.iter().any(|v| v == "0" || v.eq_ignore_ascii_case("false"));
         if is_true == is_false {
-            return Err(FilterError::InvalidValue {
-                key: key.to_string(),
-                values: values.clone(),
-            });
+            return Err(FilterError::InvalidValue { key: key.to_string(), values: values.clone() });
         }
         Ok(Some(is_true))
     }
@@ -164,12 +153,10 @@ impl Filters {
 
     /// Label matching under any key, so callers can apply `label!` (see `negated_label_matching`).
     pub fn match_labels_key(&self, key: &str, labels: &impl LabelSource) -> bool {
-        self.values(key)
-            .iter()
-            .all(|wanted| match wanted.split_once('=') {
-                Some((name, value)) => labels.label(name) == Some(value),
-                None => labels.label(wanted).is_some(),
-            })
+        self.values(key).iter().all(|wanted| match wanted.split_once('=') {
+            Some((name, value)) => labels.label(name) == Some(value),
+            None => labels.label(wanted).is_some(),
+        })
     }
 }
 
@@ -178,10 +165,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -195,10 +179,8 @@ mod tests {
 
     #[test]
     fn docker_cli_map_encoding() {
-        let filters = Filters::parse(Some(
-            r#"{"status":{"running":true,"paused":true},"label":{"a=b":true}}"#,
-        ))
-        .unwrap();
+        let filters =
+            Filters::parse(Some(r#"{"status":{"running":true,"paused":true},"label":{"a=b":true}}"#)).unwrap();
         assert_eq!(filters.values("status"), ["paused", "running"]);
         assert_eq!(filters.values("label"), ["a=b"]);
         assert!(filters.contains("label"));
@@ -207,10 +189,7 @@ mod tests {
 
     #[test]
     fn docker_py_list_encoding() {
-        let filters = Filters::parse(Some(
-            r#"{"status":["running","exited","running"],"label":["l=v"]}"#,
-        ))
-        .unwrap();
+        let filters = Filters::parse(Some(r#"{"status":["running","exited","running"],"label":["l=v"]}"#)).unwrap();
         assert_eq!(filters.values("status"), ["exited", "running"]);
         assert_eq!(filters.values("label"), ["l=v"]);
         assert!(!filters.is_empty());
@@ -218,13 +197,8 @@ mod tests {
 
     #[test]
     fn invalid_json_is_rejected() {
-        for raw in [
-            "not json",
-            "[]",
-            r#"{"status":"running"}"#,
-            r#"{"status":[1]}"#,
-            r#"{"status":{"running":"yes"}}"#,
-        ] {
+        for raw in ["not json", "[]", r#"{"status":"running"}"#, r#"{"status":[1]}"#, r#"{"status":{"running":"yes"}}"#]
+        {
             let err = Filters::parse(Some(raw)).unwrap_err();
             assert_eq!(err.to_string(), "invalid filter", "{raw}");
         }
@@ -234,10 +208,7 @@ mod tests {
     fn validate_rejects_unknown_keys() {
         let filters = Filters::parse(Some(r#"{"status":["running"],"bogus":["x"]}"#)).unwrap();
         assert!(filters.validate(&["status", "bogus"]).is_ok());
-        assert_eq!(
-            filters.validate(&["status"]).unwrap_err().to_string(),
-            "invalid filter 'bogus'"
-        );
+        assert_eq!(filters.validate(&["status"]).unwrap_err().to_string(), "invalid filter 'bogus'");
         assert!(Filters::default().validate(&[]).is_ok());
     }
 
@@ -254,41 +225,20 @@ mod tests {
     fn bool_values() {
         let parse = |raw: &str| Filters::parse(Some(raw)).unwrap();
         assert_eq!(parse("{}").bool_value("dangling"), Ok(None));
+        assert_eq!(parse(r#"{"dangling":["true"]}"#).bool_value("dangling"), Ok(Some(true)));
+        assert_eq!(parse(r#"{"dangling":{"1":true}}"#).bool_value("dangling"), Ok(Some(true)));
+        assert_eq!(parse(r#"{"dangling":["false"]}"#).bool_value("dangling"), Ok(Some(false)));
+        assert_eq!(parse(r#"{"dangling":["0"]}"#).bool_value("dangling"), Ok(Some(false)));
         assert_eq!(
-            parse(r#"{"dangling":["true"]}"#).bool_value("dangling"),
-            Ok(Some(true))
-        );
-        assert_eq!(
-            parse(r#"{"dangling":{"1":true}}"#).bool_value("dangling"),
-            Ok(Some(true))
-        );
-        assert_eq!(
-            parse(r#"{"dangling":["false"]}"#).bool_value("dangling"),
-            Ok(Some(false))
-        );
-        assert_eq!(
-            parse(r#"{"dangling":["0"]}"#).bool_value("dangling"),
-            Ok(Some(false))
-        );
-        assert_eq!(
-            parse(r#"{"dangling":["xyz"]}"#)
-                .bool_value("dangling")
-                .unwrap_err()
-                .to_string(),
+            parse(r#"{"dangling":["xyz"]}"#).bool_value("dangling").unwrap_err().to_string(),
             "invalid filter 'dangling=[xyz]'"
         );
         assert_eq!(
-            parse(r#"{"dangling":["true","false"]}"#)
-                .bool_value("dangling")
-                .unwrap_err()
-                .to_string(),
+            parse(r#"{"dangling":["true","false"]}"#).bool_value("dangling").unwrap_err().to_string(),
             "invalid filter 'dangling=[false true]'"
         );
         assert_eq!(
-            parse(r#"{"dangling":[]}"#)
-                .bool_value("dangling")
-                .unwrap_err()
-                .to_string(),
+            parse(r#"{"dangling":[]}"#).bool_value("dangling").unwrap_err().to_string(),
             "invalid filter 'dangling'"
         );
     }

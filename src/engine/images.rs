@@ -32,11 +32,7 @@ pub struct ImageRecord {
 impl ImageRecord {
     /// The image's tags in familiar form (`busybox:latest`).
     pub fn repo_tags(&self) -> Vec<String> {
-        self.row
-            .tags
-            .iter()
-            .map(|(repo, tag)| familiar_tag(repo, tag))
-            .collect()
+        self.row.tags.iter().map(|(repo, tag)| familiar_tag(repo, tag)).collect()
     }
 }
 
@@ -93,31 +89,22 @@ impl Engine {
 
     async fn find_image_id(&self, tenant: &str, name: &str) -> Result<Option<String>> {
         let hex = name.strip_prefix("sha256:").unwrap_or(name);
-        let looks_like_id =
-            !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        let looks_like_id = !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
         if looks_like_id && hex.len() == 64 {
             return Ok(Some(format!("sha256:{}", hex.to_ascii_lowercase())));
         }
         if let Ok(reference) = Reference::parse_normalized_with_default_tag(name)
             && let Some(tag) = reference.tag()
-            && let Some(id) = self
-                .store
-                .tag_target(tenant, &reference.repository(), tag)
-                .await?
+            && let Some(id) = self.store.tag_target(tenant, &reference.repository(), tag).await?
         {
             return Ok(Some(id));
         }
         if looks_like_id && (name.starts_with("sha256:") || hex.len() >= 4) {
-            let ids = self
-                .store
-                .image_ids_with_prefix(tenant, &format!("sha256:{}", hex.to_ascii_lowercase()))
-                .await?;
+            let ids = self.store.image_ids_with_prefix(tenant, &format!("sha256:{}", hex.to_ascii_lowercase())).await?;
             return match ids.len() {
                 0 => Ok(None),
                 1 => Ok(ids.into_iter().next()),
-                _ => Err(Error::InvalidArgument(format!(
-                    "multiple IDs found with provided prefix: {hex}"
-                ))),
+                _ => Err(Error::InvalidArgument(format!("multiple IDs found with provided prefix: {hex}"))),
             };
         }
         Ok(None)
@@ -133,9 +120,7 @@ impl Engine {
         filters
             .validate(&["dangling", "reference", "label", "before", "since", "until"])
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let dangling = filters
-            .bool_value("dangling")
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let dangling = filters.bool_value("dangling").map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let mut before = None;
         for name in filters.values("before") {
             before = Some(self.resolve_image(tenant, name).await?.added_at);
@@ -149,28 +134,18 @@ impl Engine {
             if dangling.is_some_and(|d| d != row.tags.is_empty()) {
                 continue;
             }
-            if before.as_ref().is_some_and(|b| row.added_at >= *b)
-                || since.as_ref().is_some_and(|s| row.added_at <= *s)
+            if before.as_ref().is_some_and(|b| row.added_at >= *b) || since.as_ref().is_some_and(|s| row.added_at <= *s)
             {
                 continue;
             }
             let patterns = filters.values("reference");
             if !patterns.is_empty()
-                && !row
-                    .tags
-                    .iter()
-                    .any(|(repo, tag)| patterns.iter().any(|p| reference_matches(p, repo, tag)))
+                && !row.tags.iter().any(|(repo, tag)| patterns.iter().any(|p| reference_matches(p, repo, tag)))
             {
                 continue;
             }
             let image = record(row)?;
-            let labels = image
-                .config
-                .config
-                .labels
-                .clone()
-                .into_iter()
-                .collect::<HashMap<_, _>>();
+            let labels = image.config.config.labels.clone().into_iter().collect::<HashMap<_, _>>();
             if !filters.match_labels(&labels) {
                 continue;
             }
@@ -181,19 +156,12 @@ impl Engine {
 
     /// Imports a rootfs tarball (plain or compressed, already spooled to `source`) as a
     /// single-layer image, tagged when a repository is given; returns the image id.
-    pub async fn import_image(
-        &self,
-        tenant: &str,
-        source: &Path,
-        request: ImportRequest,
-    ) -> Result<String> {
+    pub async fn import_image(&self, tenant: &str, source: &Path, request: ImportRequest) -> Result<String> {
         let mut container_config = ContainerConfig::default();
-        apply_changes(&mut container_config, &request.changes)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        apply_changes(&mut container_config, &request.changes).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let reference = match &request.repo {
             Some(repo) if !repo.is_empty() => Some(
-                Reference::repo_tag(repo, request.tag.as_deref())
-                    .map_err(|e| Error::InvalidArgument(e.to_string()))?,
+                Reference::repo_tag(repo, request.tag.as_deref()).map_err(|e| Error::InvalidArgument(e.to_string()))?,
             ),
             _ => None,
         };
@@ -214,22 +182,13 @@ impl Engine {
             created: Some(created.clone()),
             comment: Some(comment.clone()),
             config: container_config,
-            rootfs: RootFs {
-                r#type: "layers".into(),
-                diff_ids: vec![layer.diff_id.clone()],
-            },
-            history: vec![History {
-                created: Some(created.clone()),
-                comment: Some(comment),
-                ..Default::default()
-            }],
+            rootfs: RootFs { r#type: "layers".into(), diff_ids: vec![layer.diff_id.clone()] },
+            history: vec![History { created: Some(created.clone()), comment: Some(comment), ..Default::default() }],
             ..Default::default()
         };
         let bytes = serde_json::to_vec(&config).map_err(anyhow::Error::from)?;
         let id = digest_of(&bytes);
-        self.store
-            .insert_image(tenant, &id, &bytes, Some(&created), &[new_layer(&layer)])
-            .await?;
+        self.store.insert_image(tenant, &id, &bytes, Some(&created), &[new_layer(&layer)]).await?;
         if let Some(reference) = &reference {
             self.set_tag(tenant, reference, &id).await?;
         }
@@ -250,23 +209,18 @@ impl Engine {
                     .map_err(|e| Error::InvalidArgument(e.to_string()))?;
                 let mut found = Vec::new();
                 for image in images {
-                    let config: ImageConfig =
-                        serde_json::from_slice(&image.config).map_err(|e| {
-                            Error::InvalidArgument(format!("invalid image config: {e}"))
-                        })?;
+                    let config: ImageConfig = serde_json::from_slice(&image.config)
+                        .map_err(|e| Error::InvalidArgument(format!("invalid image config: {e}")))?;
                     let mut added = Vec::new();
                     for path in &image.layers {
                         added.push(
-                            layers
-                                .add_layer(File::open(path)?)
-                                .map_err(|e| Error::InvalidArgument(e.to_string()))?,
+                            layers.add_layer(File::open(path)?).map_err(|e| Error::InvalidArgument(e.to_string()))?,
                         );
                     }
                     let diff_ids: Vec<&String> = added.iter().map(|l| &l.diff_id).collect();
                     if diff_ids != config.rootfs.diff_ids.iter().collect::<Vec<_>>() {
                         return Err(Error::InvalidArgument(
-                            "invalid archive: the layers do not match the image config's diff_ids"
-                                .into(),
+                            "invalid archive: the layers do not match the image config's diff_ids".into(),
                         ));
                     }
                     found.push((image, config, added));
@@ -280,15 +234,7 @@ impl Engine {
         for (image, config, added) in found {
             let id = digest_of(&image.config);
             let layers: Vec<NewLayer> = added.iter().map(new_layer).collect();
-            self.store
-                .insert_image(
-                    tenant,
-                    &id,
-                    &image.config,
-                    config.created.as_deref(),
-                    &layers,
-                )
-                .await?;
+            self.store.insert_image(tenant, &id, &image.config, config.created.as_deref(), &layers).await?;
             let mut named = false;
             for name in &image.repo_tags {
                 let Ok(reference) = Reference::parse_normalized_with_default_tag(name) else {
@@ -321,22 +267,12 @@ impl Engine {
         for name in names {
             let row = self.resolve_image(tenant, name).await?;
             // A name given as a tag saves that tag; an id saves the image with all its tags.
-            let reference = Reference::parse_normalized_with_default_tag(name)
-                .ok()
-                .filter(|r| {
-                    r.tag().is_some_and(|t| {
-                        row.tags
-                            .iter()
-                            .any(|(repo, tag)| *repo == r.repository() && tag == t)
-                    })
-                });
+            let reference = Reference::parse_normalized_with_default_tag(name).ok().filter(|r| {
+                r.tag().is_some_and(|t| row.tags.iter().any(|(repo, tag)| *repo == r.repository() && tag == t))
+            });
             let names: Vec<(String, String)> = match reference {
                 Some(r) => vec![(r.familiar(), r.to_string())],
-                None => row
-                    .tags
-                    .iter()
-                    .map(|(repo, tag)| (familiar_tag(repo, tag), format!("{repo}:{tag}")))
-                    .collect(),
+                None => row.tags.iter().map(|(repo, tag)| (familiar_tag(repo, tag), format!("{repo}:{tag}"))).collect(),
             };
             match index.get(&row.id) {
                 Some(&i) => {
@@ -353,94 +289,46 @@ impl Engine {
                         .iter()
                         .map(|l| Ok((l.diff_id.clone(), self.layers.layer_tar(&l.diff_id)?)))
                         .collect::<std::io::Result<_>>()?;
-                    images.push(SaveImage {
-                        config: row.config.clone(),
-                        layers,
-                        names,
-                    });
+                    images.push(SaveImage { config: row.config.clone(), layers, names });
                 }
             }
-            self.events
-                .emit(tenant, "image", "save", &row.id, &[])
-                .await;
+            self.events.emit(tenant, "image", "save", &row.id, &[]).await;
         }
         Ok(SavePlan { images })
     }
 
     /// Points `repo[:tag]` at the image `source` names.
-    pub async fn tag_image(
-        &self,
-        tenant: &str,
-        source: &str,
-        repo: &str,
-        tag: Option<&str>,
-    ) -> Result<()> {
+    pub async fn tag_image(&self, tenant: &str, source: &str, repo: &str, tag: Option<&str>) -> Result<()> {
         let image = self.resolve_image(tenant, source).await?;
-        let reference =
-            Reference::repo_tag(repo, tag).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let reference = Reference::repo_tag(repo, tag).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         self.set_tag(tenant, &reference, &image.id).await?;
         Ok(())
     }
 
-    async fn set_tag(
-        &self,
-        tenant: &str,
-        reference: &Reference,
-        id: &str,
-    ) -> Result<Option<String>> {
+    async fn set_tag(&self, tenant: &str, reference: &Reference, id: &str) -> Result<Option<String>> {
         let tag = reference.tag().unwrap_or("latest");
-        let previous = self
-            .store
-            .set_tag(tenant, &reference.repository(), tag, id)
-            .await?;
-        self.events
-            .emit(
-                tenant,
-                "image",
-                "tag",
-                id,
-                &[("name", &reference.to_string())],
-            )
-            .await;
+        let previous = self.store.set_tag(tenant, &reference.repository(), tag, id).await?;
+        self.events.emit(tenant, "image", "tag", id, &[("name", &reference.to_string())]).await;
         Ok(previous)
     }
 
     /// `docker rmi`: untags when the name is one of several tags, else deletes the image (and
     /// the layers no other image uses); refuses while a container uses it, as dockerd does.
-    pub async fn remove_image(
-        &self,
-        tenant: &str,
-        name: &str,
-        force: bool,
-    ) -> Result<Vec<DeleteItem>> {
+    pub async fn remove_image(&self, tenant: &str, name: &str, force: bool) -> Result<Vec<DeleteItem>> {
         let _guard = self.image_lock.lock().await;
         let image = self.resolve_image(tenant, name).await?;
-        let by_tag = Reference::parse_normalized_with_default_tag(name)
-            .ok()
-            .filter(|r| {
-                r.tag().is_some_and(|t| {
-                    image
-                        .tags
-                        .iter()
-                        .any(|(repo, tag)| *repo == r.repository() && tag == t)
-                })
-            });
+        let by_tag = Reference::parse_normalized_with_default_tag(name).ok().filter(|r| {
+            r.tag().is_some_and(|t| image.tags.iter().any(|(repo, tag)| *repo == r.repository() && tag == t))
+        });
         let short = short_id(&image.id);
         let containers = self.store.containers_using_image(tenant, &image.id).await?;
-        let running = containers.iter().find(|(_, status)| {
-            status == "running" || status == "paused" || status == "restarting"
-        });
+        let running =
+            containers.iter().find(|(_, status)| status == "running" || status == "paused" || status == "restarting");
         let mut items = Vec::new();
         if let Some(reference) = by_tag {
             if image.tags.len() > 1 || (force && running.is_none() && !containers.is_empty()) {
-                self.untag(
-                    tenant,
-                    &reference.repository(),
-                    reference.tag().unwrap_or("latest"),
-                    &image.id,
-                    &mut items,
-                )
-                .await?;
+                self.untag(tenant, &reference.repository(), reference.tag().unwrap_or("latest"), &image.id, &mut items)
+                    .await?;
                 return Ok(items);
             }
             if let Some((cid, _)) = containers.first() {
@@ -482,25 +370,10 @@ impl Engine {
         Ok(items)
     }
 
-    async fn untag(
-        &self,
-        tenant: &str,
-        repo: &str,
-        tag: &str,
-        id: &str,
-        items: &mut Vec<DeleteItem>,
-    ) -> Result<()> {
+    async fn untag(&self, tenant: &str, repo: &str, tag: &str, id: &str, items: &mut Vec<DeleteItem>) -> Result<()> {
         if self.store.remove_tag(tenant, repo, tag).await? {
             let name = familiar_tag(repo, tag);
-            self.events
-                .emit(
-                    tenant,
-                    "image",
-                    "untag",
-                    id,
-                    &[("name", &format!("{repo}:{tag}"))],
-                )
-                .await;
+            self.events.emit(tenant, "image", "untag", id, &[("name", &format!("{repo}:{tag}"))]).await;
             items.push(DeleteItem::Untagged(name));
         }
         Ok(())
@@ -521,18 +394,10 @@ impl Engine {
 
     /// `docker image prune`: deletes dangling images (all unused ones with `dangling=false`)
     /// that no container uses; returns what was deleted and the bytes freed.
-    pub async fn prune_images(
-        &self,
-        tenant: &str,
-        filters: &Filters,
-    ) -> Result<(Vec<DeleteItem>, u64)> {
-        filters
-            .validate(&["dangling", "label", "until"])
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let dangling_only = filters
-            .bool_value("dangling")
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?
-            .unwrap_or(true);
+    pub async fn prune_images(&self, tenant: &str, filters: &Filters) -> Result<(Vec<DeleteItem>, u64)> {
+        filters.validate(&["dangling", "label", "until"]).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let dangling_only =
+            filters.bool_value("dangling").map_err(|e| Error::InvalidArgument(e.to_string()))?.unwrap_or(true);
         let until = match filters.values("until").first() {
             Some(until) => Some(parse_until(until)?),
             None => None,
@@ -544,22 +409,11 @@ impl Engine {
             if dangling_only && !row.tags.is_empty() {
                 continue;
             }
-            if !self
-                .store
-                .containers_using_image(tenant, &row.id)
-                .await?
-                .is_empty()
-            {
+            if !self.store.containers_using_image(tenant, &row.id).await?.is_empty() {
                 continue;
             }
             let image = record(row)?;
-            let labels = image
-                .config
-                .config
-                .labels
-                .clone()
-                .into_iter()
-                .collect::<HashMap<_, _>>();
+            let labels = image.config.config.labels.clone().into_iter().collect::<HashMap<_, _>>();
             if !filters.match_labels(&labels) {
                 continue;
             }
@@ -569,8 +423,7 @@ impl Engine {
                 continue;
             }
             for (repo, tag) in &image.row.tags {
-                self.untag(tenant, repo, tag, &image.row.id, &mut items)
-                    .await?;
+                self.untag(tenant, repo, tag, &image.row.id, &mut items).await?;
             }
             freed += self.delete_image_row(tenant, &image.row.id).await?;
             items.push(DeleteItem::Deleted(image.row.id));
@@ -602,31 +455,21 @@ impl Engine {
 }
 
 fn record(row: ImageRow) -> Result<ImageRecord> {
-    let config = serde_json::from_slice(&row.config).map_err(|e| {
-        Error::Internal(anyhow::anyhow!(
-            "stored config of {} is invalid: {e}",
-            row.id
-        ))
-    })?;
+    let config = serde_json::from_slice(&row.config)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("stored config of {} is invalid: {e}", row.id)))?;
     Ok(ImageRecord { row, config })
 }
 
 async fn add_layer_file(layers: Arc<LayerStore>, path: PathBuf) -> Result<AddedLayer> {
     tokio::task::spawn_blocking(move || {
         let file = File::open(&path)?;
-        layers
-            .add_layer(file)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))
+        layers.add_layer(file).map_err(|e| Error::InvalidArgument(e.to_string()))
     })
     .await?
 }
 
 fn new_layer(layer: &AddedLayer) -> NewLayer {
-    NewLayer {
-        diff_id: layer.diff_id.clone(),
-        size: layer.size,
-        tar_size: layer.tar_size,
-    }
+    NewLayer { diff_id: layer.diff_id.clone(), size: layer.size, tar_size: layer.tar_size }
 }
 
 /// `sha256:<hex>` of some bytes: how image ids are made from configs.
@@ -652,11 +495,7 @@ pub fn familiar_tag(repository: &str, tag: &str) -> String {
 /// its tag (`busy*`, `busybox:1.*`).
 fn reference_matches(pattern: &str, repository: &str, tag: &str) -> bool {
     let full = familiar_tag(repository, tag);
-    let name = full
-        .rsplit_once(':')
-        .map(|(n, _)| n)
-        .unwrap_or(&full)
-        .to_string();
+    let name = full.rsplit_once(':').map(|(n, _)| n).unwrap_or(&full).to_string();
     glob_match(pattern, &full) || glob_match(pattern, &name)
 }
 
@@ -666,9 +505,7 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     fn go(p: &[char], t: &[char]) -> bool {
         match p.first() {
             None => t.is_empty(),
-            Some('*') => (0..=t.len())
-                .take_while(|&i| i == 0 || t[i - 1] != '/')
-                .any(|i| go(&p[1..], &t[i..])),
+            Some('*') => (0..=t.len()).take_while(|&i| i == 0 || t[i - 1] != '/').any(|i| go(&p[1..], &t[i..])),
             Some('?') => t.first().is_some_and(|&c| c != '/') && go(&p[1..], &t[1..]),
             Some(&c) => t.first() == Some(&c) && go(&p[1..], &t[1..]),
         }
@@ -686,16 +523,12 @@ fn parse_platform(platform: Option<&str>) -> Result<(String, String, Option<Stri
         [os] => Ok((os.to_string(), host_arch().into(), None)),
         [os, arch] => Ok((os.to_string(), arch.to_string(), None)),
         [os, arch, variant] => Ok((os.to_string(), arch.to_string(), Some(variant.to_string()))),
-        _ => Err(Error::InvalidArgument(format!(
-            "invalid platform {platform:?}: want os/arch[/variant]"
-        ))),
+        _ => Err(Error::InvalidArgument(format!("invalid platform {platform:?}: want os/arch[/variant]"))),
     }
 }
 
 fn parse_rfc3339(s: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|t| t.unix_timestamp())
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
 }
 
 /// The `until` filter: a unix time, an RFC 3339 time, or a duration before now (`24h`, `30m`).
@@ -707,22 +540,14 @@ fn parse_until(value: &str) -> Result<i64> {
     if let Some(t) = parse_rfc3339(value) {
         return Ok(t);
     }
-    let (number, unit) = value.split_at(
-        value
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(value.len()),
-    );
-    let n: i64 = number
-        .parse()
-        .map_err(|_| Error::InvalidArgument(format!("invalid filter 'until={value}'")))?;
+    let (number, unit) = value.split_at(value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len()));
+    let n: i64 = number.parse().map_err(|_| Error::InvalidArgument(format!("invalid filter 'until={value}'")))?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
         _ => {
-            return Err(Error::InvalidArgument(format!(
-                "invalid filter 'until={value}'"
-            )));
+            return Err(Error::InvalidArgument(format!("invalid filter 'until={value}'")));
         }
     };
     Ok(now - secs)
@@ -744,30 +569,15 @@ mod tests {
 
     #[test]
     fn reference_filter_matches_name_with_and_without_tag() {
-        assert!(reference_matches(
-            "busybox",
-            "docker.io/library/busybox",
-            "latest"
-        ));
-        assert!(reference_matches(
-            "busybox:latest",
-            "docker.io/library/busybox",
-            "latest"
-        ));
-        assert!(!reference_matches(
-            "busybox:1",
-            "docker.io/library/busybox",
-            "latest"
-        ));
+        assert!(reference_matches("busybox", "docker.io/library/busybox", "latest"));
+        assert!(reference_matches("busybox:latest", "docker.io/library/busybox", "latest"));
+        assert!(!reference_matches("busybox:1", "docker.io/library/busybox", "latest"));
         assert!(reference_matches("myrepo/*", "docker.io/myrepo/bb", "v1"));
     }
 
     #[test]
     fn platforms_parse() {
-        assert_eq!(
-            parse_platform(Some("linux/arm64/v8")).unwrap().2.as_deref(),
-            Some("v8")
-        );
+        assert_eq!(parse_platform(Some("linux/arm64/v8")).unwrap().2.as_deref(), Some("v8"));
         assert_eq!(parse_platform(None).unwrap().0, "linux");
         assert!(parse_platform(Some("a/b/c/d")).is_err());
     }

@@ -14,9 +14,19 @@ pub mod error;
 pub mod events;
 pub mod filters;
 pub mod images;
+pub mod pool;
 pub mod system;
 
 pub use error::{Error, Result};
+
+/// Tunables of the engine, from the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    /// Container operations running at once.
+    pub workers: usize,
+    /// Container operations allowed to wait for a worker.
+    pub queue_depth: usize,
+}
 
 /// The daemon's state, shared by every request.
 pub struct Engine {
@@ -32,6 +42,8 @@ pub struct Engine {
     kapsel_exe: PathBuf,
     /// The host's bounding set: what a privileged container gets.
     host_capabilities: Vec<String>,
+    /// Bounds concurrent container operations.
+    pool: pool::WorkerPool,
     /// In-memory bookkeeping of containers (waiters, pending attaches, op locks).
     live: containers::LiveTable,
     /// Serializes changes to the image store, so that a layer being removed is never one that a
@@ -41,7 +53,7 @@ pub struct Engine {
 
 impl Engine {
     /// Opens the data root and the database, and removes what a crash may have left half-made.
-    pub async fn open(data_root: &Path, database_url: &str) -> anyhow::Result<Engine> {
+    pub async fn open(data_root: &Path, database_url: &str, options: EngineOptions) -> anyhow::Result<Engine> {
         std::fs::create_dir_all(data_root)?;
         let store = Store::open(database_url).await?;
         let layers = Arc::new(LayerStore::open(data_root)?);
@@ -59,6 +71,7 @@ impl Engine {
             kapsel_exe: std::env::current_exe()?,
             host_capabilities: crate::runtime::host::bounding_capabilities(),
             live: containers::LiveTable::default(),
+            pool: pool::WorkerPool::new(options.workers, options.queue_depth),
             events: events::EventBus::new(store.clone()),
             store,
             layers,
@@ -70,9 +83,18 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Closes the database cleanly.
+    /// Closes the database cleanly and removes the shared cgroup parents when no container
+    /// is left in them.
     pub async fn close(&self) {
+        if let Some(layout) = self.cgroups.clone() {
+            let _ = tokio::task::spawn_blocking(move || crate::runtime::cgroups::remove_empty_parent(&layout)).await;
+        }
         self.store.close().await;
+    }
+
+    /// Runs container work (create, start, stop, remove) on the bounded worker pool.
+    pub async fn queued<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        self.pool.run(work).await
     }
 
     /// Where uploads are spooled before they are read: the layer store's staging area, emptied

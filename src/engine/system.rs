@@ -38,10 +38,7 @@ impl Engine {
 
     /// Counts a tenant's containers and images.
     pub async fn object_counts(&self, tenant: &str) -> Result<ObjectCounts> {
-        let mut counts = ObjectCounts {
-            images: self.store.count_images(tenant).await?,
-            ..Default::default()
-        };
+        let mut counts = ObjectCounts { images: self.store.count_images(tenant).await?, ..Default::default() };
         for (status, n) in self.store.count_containers_by_status(tenant).await? {
             counts.containers += n;
             match status.as_str() {

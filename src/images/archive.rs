@@ -132,10 +132,7 @@ fn unpack(reader: impl Read, workdir: &Path) -> Result<(), ArchiveError> {
         let mut entry = entry?;
         let raw_path = entry.path()?.into_owned();
         let Some(path) = safe_relative(&raw_path) else {
-            return Err(invalid(format!(
-                "unsafe path {:?} in archive",
-                raw_path.display().to_string()
-            )));
+            return Err(invalid(format!("unsafe path {:?} in archive", raw_path.display().to_string())));
         };
         if path.as_os_str().is_empty() {
             continue;
@@ -238,8 +235,8 @@ fn archive_file(workdir: &Path, path: &str, what: &str) -> Result<PathBuf, Archi
 /// Reads the images listed in a docker-archive `manifest.json`.
 fn read_docker_archive(workdir: &Path) -> Result<Vec<ArchiveImage>, ArchiveError> {
     let manifest = fs::read(workdir.join("manifest.json"))?;
-    let entries: Vec<DockerManifestEntry> = serde_json::from_slice(&manifest)
-        .map_err(|err| invalid(format!("manifest.json: {err}")))?;
+    let entries: Vec<DockerManifestEntry> =
+        serde_json::from_slice(&manifest).map_err(|err| invalid(format!("manifest.json: {err}")))?;
     if entries.is_empty() {
         return Err(invalid("manifest.json lists no images"));
     }
@@ -251,11 +248,7 @@ fn read_docker_archive(workdir: &Path) -> Result<Vec<ArchiveImage>, ArchiveError
         for layer in entry.layers.unwrap_or_default() {
             layers.push(archive_file(workdir, &layer, "layer")?);
         }
-        images.push(ArchiveImage {
-            config,
-            layers,
-            repo_tags: entry.repo_tags.unwrap_or_default(),
-        });
+        images.push(ArchiveImage { config, layers, repo_tags: entry.repo_tags.unwrap_or_default() });
     }
     Ok(images)
 }
@@ -367,19 +360,14 @@ struct BlobStore<'a> {
 impl BlobStore<'_> {
     /// The path of a descriptor's blob, or an error if its digest is malformed.
     fn path_of(&self, descriptor: &Descriptor) -> Result<PathBuf, ArchiveError> {
-        let hex = digest_hex(&descriptor.digest).ok_or_else(|| {
-            invalid(format!(
-                "unsupported or malformed digest {:?}",
-                descriptor.digest
-            ))
-        })?;
+        let hex = digest_hex(&descriptor.digest)
+            .ok_or_else(|| invalid(format!("unsupported or malformed digest {:?}", descriptor.digest)))?;
         Ok(self.workdir.join("blobs").join("sha256").join(hex))
     }
 
     /// Whether a descriptor's blob is present in the layout.
     fn has(&self, descriptor: &Descriptor) -> bool {
-        self.path_of(descriptor)
-            .is_ok_and(|path| fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file()))
+        self.path_of(descriptor).is_ok_and(|path| fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file()))
     }
 
     /// Returns the verified path of a descriptor's blob; `what` names it in errors.
@@ -398,18 +386,13 @@ impl BlobStore<'_> {
         if let Some(size) = descriptor.size
             && size != meta.len()
         {
-            return Err(invalid(format!(
-                "{what} {name} has {} bytes but its descriptor says {size}",
-                meta.len()
-            )));
+            return Err(invalid(format!("{what} {name} has {} bytes but its descriptor says {size}", meta.len())));
         }
         let mut hasher = Sha256::new();
         io::copy(&mut File::open(&path)?, &mut hasher)?;
         let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
         if actual != descriptor.digest {
-            return Err(invalid(format!(
-                "{what} {name} does not match its digest (content is {actual})"
-            )));
+            return Err(invalid(format!("{what} {name} does not match its digest (content is {actual})")));
         }
         self.verified.insert(descriptor.digest.clone());
         Ok(path)
@@ -419,22 +402,15 @@ impl BlobStore<'_> {
     fn document(&mut self, descriptor: &Descriptor) -> Result<OciDocument, ArchiveError> {
         let path = self.blob(descriptor, "manifest")?;
         let bytes = fs::read(path)?;
-        serde_json::from_slice(&bytes).map_err(|err| {
-            invalid(format!(
-                "manifest {} is not valid JSON: {err}",
-                descriptor.digest
-            ))
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|err| invalid(format!("manifest {} is not valid JSON: {err}", descriptor.digest)))
     }
 }
 
 /// Returns the hex part of a `sha256:<64 lowercase hex>` digest.
 fn digest_hex(digest: &str) -> Option<&str> {
     let hex = digest.strip_prefix("sha256:")?;
-    let well_formed = hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let well_formed = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     well_formed.then_some(hex)
 }
 
@@ -452,22 +428,16 @@ fn descriptor_name(descriptor: &Descriptor) -> Option<String> {
 /// Reads the images of a plain OCI image layout, merging entries that name the same manifest.
 fn read_oci_layout(workdir: &Path) -> Result<Vec<ArchiveImage>, ArchiveError> {
     let index_bytes = fs::read(workdir.join("index.json"))?;
-    let index: OciDocument = serde_json::from_slice(&index_bytes)
-        .map_err(|err| invalid(format!("index.json: {err}")))?;
-    let mut store = BlobStore {
-        workdir,
-        verified: HashSet::new(),
-    };
+    let index: OciDocument =
+        serde_json::from_slice(&index_bytes).map_err(|err| invalid(format!("index.json: {err}")))?;
+    let mut store = BlobStore { workdir, verified: HashSet::new() };
     let mut found: Vec<(String, ArchiveImage)> = Vec::new();
     for descriptor in index.manifests.unwrap_or_default() {
         let Some(manifest) = pick_manifest(&mut store, &descriptor, 0)? else {
             continue;
         };
         let name = descriptor_name(&descriptor);
-        if let Some((_, image)) = found
-            .iter_mut()
-            .find(|(digest, _)| *digest == manifest.digest)
-        {
+        if let Some((_, image)) = found.iter_mut().find(|(digest, _)| *digest == manifest.digest) {
             if let Some(name) = name
                 && !image.repo_tags.contains(&name)
             {
@@ -517,11 +487,7 @@ fn pick_platform(store: &BlobStore, entries: &[Descriptor]) -> Option<Descriptor
         .iter()
         .filter(|entry| entry.annotation(ANNOTATION_REFERENCE_TYPE) != Some("attestation-manifest"))
         .collect();
-    let present: Vec<&Descriptor> = candidates
-        .iter()
-        .copied()
-        .filter(|entry| store.has(entry))
-        .collect();
+    let present: Vec<&Descriptor> = candidates.iter().copied().filter(|entry| store.has(entry)).collect();
     let chosen = present
         .iter()
         .find(|entry| matches_host(entry))
@@ -533,30 +499,23 @@ fn pick_platform(store: &BlobStore, entries: &[Descriptor]) -> Option<Descriptor
 
 /// Whether an index entry is built for linux on the host architecture.
 fn matches_host(entry: &Descriptor) -> bool {
-    entry.platform.as_ref().is_some_and(|platform| {
-        platform.os == "linux" && platform.architecture == host_architecture()
-    })
+    entry
+        .platform
+        .as_ref()
+        .is_some_and(|platform| platform.os == "linux" && platform.architecture == host_architecture())
 }
 
 /// Reads the config and verified layer paths an image manifest points at.
-fn image_from_manifest(
-    store: &mut BlobStore,
-    descriptor: &Descriptor,
-) -> Result<ArchiveImage, ArchiveError> {
+fn image_from_manifest(store: &mut BlobStore, descriptor: &Descriptor) -> Result<ArchiveImage, ArchiveError> {
     let manifest = store.document(descriptor)?;
-    let config_descriptor = manifest
-        .config
-        .ok_or_else(|| invalid(format!("manifest {} has no config", descriptor.digest)))?;
+    let config_descriptor =
+        manifest.config.ok_or_else(|| invalid(format!("manifest {} has no config", descriptor.digest)))?;
     let config = fs::read(store.blob(&config_descriptor, "config")?)?;
     let mut layers = Vec::new();
     for layer in manifest.layers.unwrap_or_default() {
         layers.push(store.blob(&layer, "layer")?);
     }
-    Ok(ArchiveImage {
-        config,
-        layers,
-        repo_tags: Vec::new(),
-    })
+    Ok(ArchiveImage { config, layers, repo_tags: Vec::new() })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -617,18 +576,12 @@ pub fn write_archive<W: Write>(out: W, images: &[SaveImage]) -> io::Result<()> {
         let mut layer_descriptors = Vec::new();
         for (diff_id, path) in &image.layers {
             let hex = digest_hex(diff_id).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("malformed layer diff-id {diff_id:?}"),
-                )
+                io::Error::new(io::ErrorKind::InvalidInput, format!("malformed layer diff-id {diff_id:?}"))
             })?;
             let file = File::open(path)?;
             let size = file.metadata()?.len();
             if written.insert(hex.to_string()) {
-                let reader = ExactReader {
-                    file,
-                    remaining: size,
-                };
+                let reader = ExactReader { file, remaining: size };
                 append_file(&mut builder, &format!("blobs/sha256/{hex}"), size, reader)?;
             }
             layer_descriptors.push(Descriptor {
@@ -678,28 +631,16 @@ pub fn write_archive<W: Write>(out: W, images: &[SaveImage]) -> io::Result<()> {
             index_entries.push(manifest_descriptor(Some(annotations)));
         }
 
-        let last_layer = image
-            .layers
-            .last()
-            .and_then(|(diff_id, _)| digest_hex(diff_id));
+        let last_layer = image.layers.last().and_then(|(diff_id, _)| digest_hex(diff_id));
         for (familiar, _) in &image.names {
             if let (Some((repo, tag)), Some(layer)) = (split_tag(familiar), last_layer) {
-                repositories
-                    .entry(repo.to_string())
-                    .or_default()
-                    .insert(tag.to_string(), layer.to_string());
+                repositories.entry(repo.to_string()).or_default().insert(tag.to_string(), layer.to_string());
             }
         }
 
         docker_manifest.push(DockerManifestEntry {
             config: format!("blobs/sha256/{config_hex}"),
-            repo_tags: Some(
-                image
-                    .names
-                    .iter()
-                    .map(|(familiar, _)| familiar.clone())
-                    .collect(),
-            ),
+            repo_tags: Some(image.names.iter().map(|(familiar, _)| familiar.clone()).collect()),
             layers: Some(
                 image
                     .layers
@@ -710,38 +651,19 @@ pub fn write_archive<W: Write>(out: W, images: &[SaveImage]) -> io::Result<()> {
         });
     }
 
-    let index = SavedIndex {
-        schema_version: 2,
-        media_type: OCI_INDEX,
-        manifests: index_entries,
-    };
+    let index = SavedIndex { schema_version: 2, media_type: OCI_INDEX, manifests: index_entries };
     let index_bytes = serde_json::to_vec(&index).map_err(io::Error::other)?;
-    append_file(
-        &mut builder,
-        "index.json",
-        index_bytes.len() as u64,
-        &index_bytes[..],
-    )?;
+    append_file(&mut builder, "index.json", index_bytes.len() as u64, &index_bytes[..])?;
 
     let manifest_bytes = serde_json::to_vec(&docker_manifest).map_err(io::Error::other)?;
-    append_file(
-        &mut builder,
-        "manifest.json",
-        manifest_bytes.len() as u64,
-        &manifest_bytes[..],
-    )?;
+    append_file(&mut builder, "manifest.json", manifest_bytes.len() as u64, &manifest_bytes[..])?;
 
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
     append_file(&mut builder, "oci-layout", layout.len() as u64, &layout[..])?;
 
     if !repositories.is_empty() {
         let repositories_bytes = serde_json::to_vec(&repositories).map_err(io::Error::other)?;
-        append_file(
-            &mut builder,
-            "repositories",
-            repositories_bytes.len() as u64,
-            &repositories_bytes[..],
-        )?;
+        append_file(&mut builder, "repositories", repositories_bytes.len() as u64, &repositories_bytes[..])?;
     }
 
     builder.into_inner()?.flush()
@@ -771,21 +693,11 @@ fn append_blob<W: Write>(
     if !written.insert(hex.to_string()) {
         return Ok(());
     }
-    append_file(
-        builder,
-        &format!("blobs/sha256/{hex}"),
-        bytes.len() as u64,
-        bytes,
-    )
+    append_file(builder, &format!("blobs/sha256/{hex}"), bytes.len() as u64, bytes)
 }
 
 /// Appends a regular file with reproducible metadata (mtime 0, root owner, mode 0644).
-fn append_file<W: Write>(
-    builder: &mut tar::Builder<W>,
-    path: &str,
-    size: u64,
-    data: impl Read,
-) -> io::Result<()> {
+fn append_file<W: Write>(builder: &mut tar::Builder<W>, path: &str, size: u64, data: impl Read) -> io::Result<()> {
     let mut header = tar::Header::new_ustar();
     header.set_entry_type(tar::EntryType::Regular);
     header.set_mode(0o644);
@@ -826,15 +738,10 @@ impl Read for ExactReader {
         if self.remaining == 0 || buf.is_empty() {
             return Ok(0);
         }
-        let wanted = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let wanted = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let read = self.file.read(&mut buf[..wanted])?;
         if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "layer file shrank while it was being saved",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "layer file shrank while it was being saved"));
         }
         self.remaining -= read as u64;
         Ok(read)
@@ -859,13 +766,7 @@ mod tests {
     }
 
     /// Appends an entry whose name is written raw, bypassing the tar crate's path checks.
-    fn append_raw(
-        builder: &mut tar::Builder<Vec<u8>>,
-        name: &str,
-        kind: tar::EntryType,
-        link: &str,
-        data: &[u8],
-    ) {
+    fn append_raw(builder: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
         let mut header = tar::Header::new_old();
         header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
         header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
@@ -910,19 +811,10 @@ mod tests {
         vec![
             SaveImage {
                 config: config_for("amd64", &[base_id.clone(), top_id.clone()]),
-                layers: vec![
-                    (base_id.clone(), dir.join("base.tar")),
-                    (top_id, dir.join("top.tar")),
-                ],
+                layers: vec![(base_id.clone(), dir.join("base.tar")), (top_id, dir.join("top.tar"))],
                 names: vec![
-                    (
-                        "hello:latest".into(),
-                        "docker.io/library/hello:latest".into(),
-                    ),
-                    (
-                        "localhost:5000/team/hello:v1".into(),
-                        "localhost:5000/team/hello:v1".into(),
-                    ),
+                    ("hello:latest".into(), "docker.io/library/hello:latest".into()),
+                    ("localhost:5000/team/hello:v1".into(), "localhost:5000/team/hello:v1".into()),
                 ],
             },
             SaveImage {
@@ -946,11 +838,7 @@ mod tests {
         assert_eq!(loaded.len(), 2);
         for (saved, loaded) in images.iter().zip(&loaded) {
             assert_eq!(loaded.config, saved.config);
-            let hashes: Vec<String> = loaded
-                .layers
-                .iter()
-                .map(|p| format!("sha256:{}", file_sha256(p)))
-                .collect();
+            let hashes: Vec<String> = loaded.layers.iter().map(|p| format!("sha256:{}", file_sha256(p))).collect();
             let diff_ids: Vec<String> = saved.layers.iter().map(|(id, _)| id.clone()).collect();
             assert_eq!(hashes, diff_ids);
             let familiar: Vec<String> = saved.names.iter().map(|(f, _)| f.clone()).collect();
@@ -987,23 +875,13 @@ mod tests {
         assert_eq!(oci[0].config, images[0].config);
         assert_eq!(
             oci[0].repo_tags,
-            vec![
-                "docker.io/library/hello:latest".to_string(),
-                "localhost:5000/team/hello:v1".to_string()
-            ]
+            vec!["docker.io/library/hello:latest".to_string(), "localhost:5000/team/hello:v1".to_string()]
         );
         assert_eq!(oci[1].config, images[1].config);
         assert!(oci[1].repo_tags.is_empty());
-        let index: serde_json::Value =
-            serde_json::from_slice(&fs::read(work.join("index.json")).unwrap()).unwrap();
-        assert_eq!(
-            index["manifests"][0]["annotations"][ANNOTATION_REF_NAME],
-            "latest"
-        );
-        assert_eq!(
-            index["manifests"][1]["annotations"][ANNOTATION_REF_NAME],
-            "v1"
-        );
+        let index: serde_json::Value = serde_json::from_slice(&fs::read(work.join("index.json")).unwrap()).unwrap();
+        assert_eq!(index["manifests"][0]["annotations"][ANNOTATION_REF_NAME], "latest");
+        assert_eq!(index["manifests"][1]["annotations"][ANNOTATION_REF_NAME], "v1");
     }
 
     #[test]
@@ -1050,35 +928,13 @@ mod tests {
 
         let mut builder = tar::Builder::new(Vec::new());
         for (v1id, layer) in [(&v1, Some(&layer_a)), (&v2, Some(&layer_b)), (&v3, None)] {
-            append_raw(
-                &mut builder,
-                &format!("{v1id}/"),
-                tar::EntryType::Directory,
-                "",
-                b"",
-            );
-            append_raw(
-                &mut builder,
-                &format!("{v1id}/VERSION"),
-                tar::EntryType::Regular,
-                "",
-                b"1.0",
-            );
-            append_raw(
-                &mut builder,
-                &format!("{v1id}/json"),
-                tar::EntryType::Regular,
-                "",
-                b"{}",
-            );
+            append_raw(&mut builder, &format!("{v1id}/"), tar::EntryType::Directory, "", b"");
+            append_raw(&mut builder, &format!("{v1id}/VERSION"), tar::EntryType::Regular, "", b"1.0");
+            append_raw(&mut builder, &format!("{v1id}/json"), tar::EntryType::Regular, "", b"{}");
             match layer {
-                Some(layer) => append_raw(
-                    &mut builder,
-                    &format!("{v1id}/layer.tar"),
-                    tar::EntryType::Regular,
-                    "",
-                    layer,
-                ),
+                Some(layer) => {
+                    append_raw(&mut builder, &format!("{v1id}/layer.tar"), tar::EntryType::Regular, "", layer)
+                }
                 None => append_raw(
                     &mut builder,
                     &format!("{v1id}/layer.tar"),
@@ -1088,27 +944,9 @@ mod tests {
                 ),
             }
         }
-        append_raw(
-            &mut builder,
-            &format!("{config_hex}.json"),
-            tar::EntryType::Regular,
-            "",
-            &config,
-        );
-        append_raw(
-            &mut builder,
-            "manifest.json",
-            tar::EntryType::Regular,
-            "",
-            &manifest,
-        );
-        append_raw(
-            &mut builder,
-            "repositories",
-            tar::EntryType::Regular,
-            "",
-            repositories.as_bytes(),
-        );
+        append_raw(&mut builder, &format!("{config_hex}.json"), tar::EntryType::Regular, "", &config);
+        append_raw(&mut builder, "manifest.json", tar::EntryType::Regular, "", &manifest);
+        append_raw(&mut builder, "repositories", tar::EntryType::Regular, "", repositories.as_bytes());
         let archive = builder.into_inner().unwrap();
 
         let work = tempfile::tempdir().unwrap();
@@ -1116,11 +954,7 @@ mod tests {
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[0].config, config);
         assert_eq!(loaded[0].repo_tags, vec!["busybox:latest".to_string()]);
-        let hashes: Vec<String> = loaded[0]
-            .layers
-            .iter()
-            .map(|p| format!("sha256:{}", file_sha256(p)))
-            .collect();
+        let hashes: Vec<String> = loaded[0].layers.iter().map(|p| format!("sha256:{}", file_sha256(p))).collect();
         assert_eq!(hashes, vec![id_a.clone(), id_b, id_a]);
         assert!(loaded[0].layers.iter().all(|p| p.starts_with(work.path())));
     }
@@ -1135,27 +969,9 @@ mod tests {
         let manifest = br#"[{"Config":"c.json","RepoTags":null,"Layers":["x/layer.tar"]}]"#;
         let mut builder = tar::Builder::new(Vec::new());
         append_raw(&mut builder, "c.json", tar::EntryType::Regular, "", b"{}");
-        append_raw(
-            &mut builder,
-            "x/layer.tar",
-            tar::EntryType::Symlink,
-            "../../secret",
-            b"",
-        );
-        append_raw(
-            &mut builder,
-            "y/layer.tar",
-            tar::EntryType::Symlink,
-            &secret.display().to_string(),
-            b"",
-        );
-        append_raw(
-            &mut builder,
-            "manifest.json",
-            tar::EntryType::Regular,
-            "",
-            manifest,
-        );
+        append_raw(&mut builder, "x/layer.tar", tar::EntryType::Symlink, "../../secret", b"");
+        append_raw(&mut builder, "y/layer.tar", tar::EntryType::Symlink, &secret.display().to_string(), b"");
+        append_raw(&mut builder, "manifest.json", tar::EntryType::Regular, "", manifest);
         let archive = builder.into_inner().unwrap();
         let err = read_archive(&archive[..], &work).unwrap_err().to_string();
         assert_eq!(err, "invalid archive: layer x/layer.tar not found");
@@ -1163,14 +979,9 @@ mod tests {
     }
 
     /// Writes an OCI blob into a file list and returns its descriptor.
-    fn add_blob(
-        files: &mut Vec<(String, Vec<u8>)>,
-        media_type: &str,
-        data: Vec<u8>,
-    ) -> serde_json::Value {
+    fn add_blob(files: &mut Vec<(String, Vec<u8>)>, media_type: &str, data: Vec<u8>) -> serde_json::Value {
         let hex = sha256_hex(&data);
-        let descriptor =
-            json!({"mediaType": media_type, "digest": format!("sha256:{hex}"), "size": data.len()});
+        let descriptor = json!({"mediaType": media_type, "digest": format!("sha256:{hex}"), "size": data.len()});
         files.push((format!("blobs/sha256/{hex}"), data));
         descriptor
     }
@@ -1201,10 +1012,8 @@ mod tests {
     /// Packs a file list plus `oci-layout` and `index.json` into a tar.
     fn oci_tar(files: &[(String, Vec<u8>)], index: serde_json::Value) -> Vec<u8> {
         let index = serde_json::to_vec(&index).unwrap();
-        let mut all: Vec<(&str, &[u8])> = vec![
-            ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
-            ("index.json", &index),
-        ];
+        let mut all: Vec<(&str, &[u8])> =
+            vec![("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#), ("index.json", &index)];
         all.extend(files.iter().map(|(p, d)| (p.as_str(), d.as_slice())));
         tar_of(&all)
     }
@@ -1214,20 +1023,15 @@ mod tests {
         let mut files = Vec::new();
         let (mut named, config, gz_hex) = add_oci_image(&mut files, "amd64", b"one");
         let (mut tagged, other_config, _) = add_oci_image(&mut files, "amd64", b"two");
-        named["annotations"] = json!({ANNOTATION_IMAGE_NAME: "docker.io/library/alpine:3.20", ANNOTATION_REF_NAME: "3.20"});
+        named["annotations"] =
+            json!({ANNOTATION_IMAGE_NAME: "docker.io/library/alpine:3.20", ANNOTATION_REF_NAME: "3.20"});
         tagged["annotations"] = json!({ANNOTATION_REF_NAME: "latest"});
-        let archive = oci_tar(
-            &files,
-            json!({"schemaVersion": 2, "manifests": [named, tagged]}),
-        );
+        let archive = oci_tar(&files, json!({"schemaVersion": 2, "manifests": [named, tagged]}));
         let work = tempfile::tempdir().unwrap();
         let loaded = read_archive(&archive[..], work.path()).unwrap();
         assert_eq!(loaded.len(), 2);
         assert_eq!(loaded[0].config, config);
-        assert_eq!(
-            loaded[0].repo_tags,
-            vec!["docker.io/library/alpine:3.20".to_string()]
-        );
+        assert_eq!(loaded[0].repo_tags, vec!["docker.io/library/alpine:3.20".to_string()]);
         assert_eq!(loaded[0].layers.len(), 1);
         assert_eq!(file_sha256(&loaded[0].layers[0]), gz_hex);
         assert_eq!(loaded[1].config, other_config);
@@ -1251,10 +1055,7 @@ mod tests {
         .unwrap();
         let mut index_desc = add_blob(&mut files, OCI_INDEX, nested);
         index_desc["annotations"] = json!({ANNOTATION_REF_NAME: "example.com/multi:1"});
-        let archive = oci_tar(
-            &files,
-            json!({"schemaVersion": 2, "manifests": [index_desc]}),
-        );
+        let archive = oci_tar(&files, json!({"schemaVersion": 2, "manifests": [index_desc]}));
         let work = tempfile::tempdir().unwrap();
         let loaded = read_archive(&archive[..], work.path()).unwrap();
         assert_eq!(loaded.len(), 1);
@@ -1266,21 +1067,13 @@ mod tests {
     fn oci_blob_with_wrong_digest_is_rejected() {
         let mut files = Vec::new();
         let (desc, _, gz_hex) = add_oci_image(&mut files, "amd64", b"data");
-        let layer = files
-            .iter_mut()
-            .find(|(p, _)| p.ends_with(&gz_hex))
-            .unwrap();
+        let layer = files.iter_mut().find(|(p, _)| p.ends_with(&gz_hex)).unwrap();
         let last = layer.1.len() - 1;
         layer.1[last] ^= 0xff; // same size, different content
         let archive = oci_tar(&files, json!({"schemaVersion": 2, "manifests": [desc]}));
         let work = tempfile::tempdir().unwrap();
-        let err = read_archive(&archive[..], work.path())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("invalid archive: layer blobs/sha256/"),
-            "{err}"
-        );
+        let err = read_archive(&archive[..], work.path()).unwrap_err().to_string();
+        assert!(err.starts_with("invalid archive: layer blobs/sha256/"), "{err}");
         assert!(err.contains(&gz_hex), "{err}");
         assert!(err.contains("does not match its digest"), "{err}");
     }
@@ -1304,13 +1097,7 @@ mod tests {
         fs::create_dir(&work).unwrap();
         let absolute = tmp.path().join("abs");
         let mut builder = tar::Builder::new(Vec::new());
-        append_raw(
-            &mut builder,
-            &absolute.display().to_string(),
-            tar::EntryType::Regular,
-            "",
-            b"pwned",
-        );
+        append_raw(&mut builder, &absolute.display().to_string(), tar::EntryType::Regular, "", b"pwned");
         let archive = builder.into_inner().unwrap();
         let err = read_archive(&archive[..], &work).unwrap_err().to_string();
         assert!(err.starts_with("invalid archive: unsafe path"), "{err}");
@@ -1322,47 +1109,33 @@ mod tests {
         let manifest = br#"[{"Config":"../../etc/passwd","RepoTags":[],"Layers":[]}]"#;
         let archive = tar_of(&[("manifest.json", manifest)]);
         let work = tempfile::tempdir().unwrap();
-        let err = read_archive(&archive[..], work.path())
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            r#"invalid archive: unsafe config path "../../etc/passwd""#
-        );
+        let err = read_archive(&archive[..], work.path()).unwrap_err().to_string();
+        assert_eq!(err, r#"invalid archive: unsafe config path "../../etc/passwd""#);
 
         let manifest = br#"[{"Config":"c.json","RepoTags":[],"Layers":["/etc/passwd"]}]"#;
         let archive = tar_of(&[("manifest.json", manifest), ("c.json", b"{}")]);
         let work = tempfile::tempdir().unwrap();
-        let err = read_archive(&archive[..], work.path())
-            .unwrap_err()
-            .to_string();
+        let err = read_archive(&archive[..], work.path()).unwrap_err().to_string();
         assert_eq!(err, r#"invalid archive: unsafe layer path "/etc/passwd""#);
     }
 
     #[test]
     fn missing_pieces_are_clear_errors() {
         let work = tempfile::tempdir().unwrap();
-        let err = read_archive(&tar_of(&[("hello.txt", b"hi")])[..], work.path())
-            .unwrap_err()
-            .to_string();
+        let err = read_archive(&tar_of(&[("hello.txt", b"hi")])[..], work.path()).unwrap_err().to_string();
         assert_eq!(err, "invalid archive: no manifest.json or index.json found");
 
         let manifest = br#"[{"Config":"c.json","RepoTags":["x:1"],"Layers":["blobs/sha256/abc"]}]"#;
         let work = tempfile::tempdir().unwrap();
         let archive = tar_of(&[("manifest.json", manifest), ("c.json", b"{}")]);
-        let err = read_archive(&archive[..], work.path())
-            .unwrap_err()
-            .to_string();
+        let err = read_archive(&archive[..], work.path()).unwrap_err().to_string();
         assert_eq!(err, "invalid archive: layer blobs/sha256/abc not found");
     }
 
     #[test]
     fn split_tag_handles_ports_and_digests() {
         assert_eq!(split_tag("busybox:latest"), Some(("busybox", "latest")));
-        assert_eq!(
-            split_tag("localhost:5000/a/b:v1"),
-            Some(("localhost:5000/a/b", "v1"))
-        );
+        assert_eq!(split_tag("localhost:5000/a/b:v1"), Some(("localhost:5000/a/b", "v1")));
         assert_eq!(split_tag("localhost:5000/a/b"), None);
         assert_eq!(split_tag("busybox@sha256:abcd"), None);
     }

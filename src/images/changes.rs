@@ -242,9 +242,7 @@ fn shell(config: &ContainerConfig) -> Vec<String> {
 /// Sets `key` in a `KEY=value` list, replacing an existing entry.
 fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
     let entry = format!("{key}={value}");
-    let existing = env
-        .iter_mut()
-        .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key);
+    let existing = env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key);
     match existing {
         Some(slot) => *slot = entry,
         None => env.push(entry),
@@ -286,11 +284,7 @@ fn name_value_pairs(
 }
 
 /// The one argument of WORKDIR, USER or STOPSIGNAL, with quotes and variables processed.
-fn single_argument(
-    rest: &str,
-    instruction: &'static str,
-    env: &[String],
-) -> Result<String, ChangeError> {
+fn single_argument(rest: &str, instruction: &'static str, env: &[String]) -> Result<String, ChangeError> {
     if rest.is_empty() {
         return Err(ChangeError::ExactlyOneArgument(instruction));
     }
@@ -302,11 +296,7 @@ fn normalize_workdir(current: &str, requested: &str) -> String {
     if requested.is_empty() {
         return current.to_string();
     }
-    let joined = if requested.starts_with('/') {
-        requested.to_string()
-    } else {
-        format!("/{current}/{requested}")
-    };
+    let joined = if requested.starts_with('/') { requested.to_string() } else { format!("/{current}/{requested}") };
     clean_path(&joined)
 }
 
@@ -347,9 +337,7 @@ fn parse_port_spec(word: &str) -> Result<Vec<String>, ChangeError> {
     if end < start {
         return Err(invalid());
     }
-    Ok((start..=end)
-        .map(|port| format!("{port}/{proto}"))
-        .collect())
+    Ok((start..=end).map(|port| format!("{port}/{proto}")).collect())
 }
 
 /// Reports whether `signal` is a signal number or name dockerd's `signal.ParseSignal` accepts.
@@ -359,10 +347,7 @@ fn is_valid_signal(signal: &str) -> bool {
     }
     let upper = signal.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Some(offset) = name
-        .strip_prefix("RTMIN+")
-        .or_else(|| name.strip_prefix("RTMAX-"))
-    {
+    if let Some(offset) = name.strip_prefix("RTMIN+").or_else(|| name.strip_prefix("RTMAX-")) {
         return offset.parse::<u32>().is_ok_and(|n| (1..=15).contains(&n));
     }
     SIGNAL_NAMES.contains(&name)
@@ -370,9 +355,9 @@ fn is_valid_signal(signal: &str) -> bool {
 
 /// Linux signal names without the `SIG` prefix, as in dockerd's signal map.
 const SIGNAL_NAMES: [&str; 35] = [
-    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL",
-    "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP",
-    "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "RTMIN",
+    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL",
+    "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1",
+    "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "RTMIN",
 ];
 
 /// The stored ONBUILD trigger: the original text after the keyword, after dockerd's checks.
@@ -460,14 +445,10 @@ fn parse_go_duration(text: &str) -> Result<i64, ChangeError> {
         return Err(invalid());
     }
     while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(invalid)?;
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(invalid)?;
         let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
         rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -520,10 +501,7 @@ fn split_raw_words(text: &str) -> Vec<String> {
 
 /// Splits on unquoted whitespace and processes each word (Docker's `ProcessWords`).
 fn process_words(text: &str, env: &[String]) -> Result<Vec<String>, ChangeError> {
-    split_raw_words(text)
-        .iter()
-        .map(|word| process_word(word, env))
-        .collect()
+    split_raw_words(text).iter().map(|word| process_word(word, env)).collect()
 }
 
 /// Removes quotes and escapes and expands `$VAR`, `${VAR}`, `${VAR:-x}`, `${VAR:+x}` (ProcessWord).
@@ -565,11 +543,7 @@ fn process_word(word: &str, env: &[String]) -> Result<String, ChangeError> {
 }
 
 /// Expands the variable reference after a `$`, returning its value and the characters consumed.
-fn expand_variable(
-    chars: &[char],
-    env: &[String],
-    word: &str,
-) -> Result<(String, usize), ChangeError> {
+fn expand_variable(chars: &[char], env: &[String], word: &str) -> Result<(String, usize), ChangeError> {
     let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
     if chars.first() == Some(&'{') {
         let close = chars
@@ -591,18 +565,12 @@ fn expand_variable(
                         _ => String::new(),
                     }
                 } else {
-                    return Err(ChangeError::BadSubstitution(
-                        word.to_string(),
-                        "unsupported modifier",
-                    ));
+                    return Err(ChangeError::BadSubstitution(word.to_string(), "unsupported modifier"));
                 }
             }
             None => {
                 if inner.is_empty() || !inner.chars().all(is_name) {
-                    return Err(ChangeError::BadSubstitution(
-                        word.to_string(),
-                        "bad substitution",
-                    ));
+                    return Err(ChangeError::BadSubstitution(word.to_string(), "bad substitution"));
                 }
                 lookup_env(env, &inner).unwrap_or_default().to_string()
             }
@@ -619,12 +587,10 @@ fn expand_variable(
 
 /// The value of `name` in a `KEY=value` list.
 fn lookup_env<'a>(env: &'a [String], name: &str) -> Option<&'a str> {
-    env.iter()
-        .rev()
-        .find_map(|entry| match entry.split_once('=') {
-            Some((key, value)) if key == name => Some(value),
-            _ => None,
-        })
+    env.iter().rev().find_map(|entry| match entry.split_once('=') {
+        Some((key, value)) if key == name => Some(value),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -653,53 +619,32 @@ mod tests {
 
     #[test]
     fn cmd_exec_and_shell_forms() {
-        assert_eq!(
-            applied(&[r#"CMD ["echo", "hi"]"#]).cmd,
-            Some(strings(&["echo", "hi"]))
-        );
-        assert_eq!(
-            applied(&["cmd echo $HOME hi"]).cmd,
-            Some(strings(&["/bin/sh", "-c", "echo $HOME hi"]))
-        );
+        assert_eq!(applied(&[r#"CMD ["echo", "hi"]"#]).cmd, Some(strings(&["echo", "hi"])));
+        assert_eq!(applied(&["cmd echo $HOME hi"]).cmd, Some(strings(&["/bin/sh", "-c", "echo $HOME hi"])));
         assert_eq!(applied(&["CMD []"]).cmd, Some(Vec::new()));
         // Broken JSON falls back to the shell form.
-        assert_eq!(
-            applied(&["CMD [echo"]).cmd,
-            Some(strings(&["/bin/sh", "-c", "[echo"]))
-        );
-        let mut config = ContainerConfig {
-            shell: Some(strings(&["/bin/bash", "-lc"])),
-            ..ContainerConfig::default()
-        };
+        assert_eq!(applied(&["CMD [echo"]).cmd, Some(strings(&["/bin/sh", "-c", "[echo"])));
+        let mut config = ContainerConfig { shell: Some(strings(&["/bin/bash", "-lc"])), ..ContainerConfig::default() };
         apply(&mut config, &["CMD ls"]).unwrap();
         assert_eq!(config.cmd, Some(strings(&["/bin/bash", "-lc", "ls"])));
     }
 
     #[test]
     fn entrypoint_forms_and_cmd_reset() {
-        let mut config = ContainerConfig {
-            cmd: Some(strings(&["sh"])),
-            ..ContainerConfig::default()
-        };
+        let mut config = ContainerConfig { cmd: Some(strings(&["sh"])), ..ContainerConfig::default() };
         apply(&mut config, &[r#"ENTRYPOINT ["/entry", "-v"]"#]).unwrap();
         assert_eq!(config.entrypoint, Some(strings(&["/entry", "-v"])));
         assert_eq!(config.cmd, None);
 
         let config = applied(&["CMD --help", "Entrypoint run it"]);
-        assert_eq!(
-            config.entrypoint,
-            Some(strings(&["/bin/sh", "-c", "run it"]))
-        );
+        assert_eq!(config.entrypoint, Some(strings(&["/bin/sh", "-c", "run it"])));
         assert_eq!(config.cmd, Some(strings(&["/bin/sh", "-c", "--help"])));
     }
 
     #[test]
     fn env_forms() {
         let config = applied(&[r#"ENV A=1 B="two words" C=three\ words"#]);
-        assert_eq!(
-            config.env,
-            strings(&["A=1", "B=two words", "C=three words"])
-        );
+        assert_eq!(config.env, strings(&["A=1", "B=two words", "C=three words"]));
 
         let config = applied(&["env LEGACY value with  spaces"]);
         assert_eq!(config.env, strings(&["LEGACY=value with  spaces"]));
@@ -710,38 +655,19 @@ mod tests {
 
     #[test]
     fn env_replaces_existing_key_and_expands() {
-        let mut config = ContainerConfig {
-            env: strings(&["PATH=/usr/bin", "HOME=/root"]),
-            ..ContainerConfig::default()
-        };
-        apply(
-            &mut config,
-            &[
-                "ENV PATH=/opt/bin:$PATH",
-                "ENV HOME /home/x",
-                "ENV D=${MISSING:-dflt}",
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            config.env,
-            strings(&["PATH=/opt/bin:/usr/bin", "HOME=/home/x", "D=dflt"])
-        );
+        let mut config =
+            ContainerConfig { env: strings(&["PATH=/usr/bin", "HOME=/root"]), ..ContainerConfig::default() };
+        apply(&mut config, &["ENV PATH=/opt/bin:$PATH", "ENV HOME /home/x", "ENV D=${MISSING:-dflt}"]).unwrap();
+        assert_eq!(config.env, strings(&["PATH=/opt/bin:/usr/bin", "HOME=/home/x", "D=dflt"]));
         apply(&mut config, &[r#"ENV S='$HOME' T="${HOME}/a" U=\$HOME"#]).unwrap();
-        assert_eq!(
-            &config.env[3..],
-            &strings(&["S=$HOME", "T=/home/x/a", "U=$HOME"])
-        );
+        assert_eq!(&config.env[3..], &strings(&["S=$HOME", "T=/home/x/a", "U=$HOME"]));
     }
 
     #[test]
     fn env_errors() {
         assert_eq!(error(&["ENV"]), "ENV requires at least one argument");
         assert_eq!(error(&["ENV ONLYKEY"]), "ENV must have two arguments");
-        assert_eq!(
-            error(&["ENV A=1 B"]),
-            r#"Syntax error - can't find = in "B". Must be of the form: name=value"#
-        );
+        assert_eq!(error(&["ENV A=1 B"]), r#"Syntax error - can't find = in "B". Must be of the form: name=value"#);
         assert_eq!(error(&["ENV =x"]), "ENV names can not be blank");
     }
 
@@ -751,10 +677,7 @@ mod tests {
         assert_eq!(applied(&["WORKDIR /app/../srv/./x/"]).working_dir, "/srv/x");
         assert_eq!(applied(&["WORKDIR /a", "WORKDIR b"]).working_dir, "/a/b");
         assert_eq!(applied(&["WORKDIR rel"]).working_dir, "/rel");
-        assert_eq!(
-            applied(&["ENV BASE=/opt", "WORKDIR $BASE/app"]).working_dir,
-            "/opt/app"
-        );
+        assert_eq!(applied(&["ENV BASE=/opt", "WORKDIR $BASE/app"]).working_dir, "/opt/app");
         assert_eq!(error(&["WORKDIR"]), "WORKDIR requires exactly one argument");
     }
 
@@ -769,12 +692,7 @@ mod tests {
     fn expose() {
         let config = applied(&["EXPOSE 80 443/tcp 53/udp", "expose 8000-8002/TCP"]);
         let keys: Vec<&str> = config.exposed_ports.keys().map(String::as_str).collect();
-        assert_eq!(
-            keys,
-            [
-                "443/tcp", "53/udp", "80/tcp", "8000/tcp", "8001/tcp", "8002/tcp"
-            ]
-        );
+        assert_eq!(keys, ["443/tcp", "53/udp", "80/tcp", "8000/tcp", "8001/tcp", "8002/tcp"]);
         assert_eq!(error(&["EXPOSE"]), "EXPOSE requires at least one argument");
         assert_eq!(error(&["EXPOSE abc"]), "invalid containerPort: abc");
         assert_eq!(error(&["EXPOSE 70000"]), "invalid containerPort: 70000");
@@ -783,10 +701,7 @@ mod tests {
 
     #[test]
     fn label() {
-        let config = applied(&[
-            r#"LABEL a=b "c d"="e f" version=1.0"#,
-            "LABEL legacy some value",
-        ]);
+        let config = applied(&[r#"LABEL a=b "c d"="e f" version=1.0"#, "LABEL legacy some value"]);
         assert_eq!(config.labels["a"], "b");
         assert_eq!(config.labels["c d"], "e f");
         assert_eq!(config.labels["version"], "1.0");
@@ -801,10 +716,7 @@ mod tests {
         let keys: Vec<&str> = config.volumes.keys().map(String::as_str).collect();
         assert_eq!(keys, ["/a", "/b", "/data", "/logs"]);
         assert_eq!(error(&["VOLUME"]), "VOLUME requires at least one argument");
-        assert_eq!(
-            error(&[r#"VOLUME ["/x", ""]"#]),
-            "VOLUME specified can not be an empty string"
-        );
+        assert_eq!(error(&[r#"VOLUME ["/x", ""]"#]), "VOLUME specified can not be an empty string");
     }
 
     #[test]
@@ -812,44 +724,25 @@ mod tests {
         assert_eq!(applied(&["STOPSIGNAL SIGINT"]).stop_signal, "SIGINT");
         assert_eq!(applied(&["STOPSIGNAL 9"]).stop_signal, "9");
         assert_eq!(applied(&["STOPSIGNAL quit"]).stop_signal, "quit");
-        assert_eq!(
-            applied(&["STOPSIGNAL SIGRTMIN+3"]).stop_signal,
-            "SIGRTMIN+3"
-        );
+        assert_eq!(applied(&["STOPSIGNAL SIGRTMIN+3"]).stop_signal, "SIGRTMIN+3");
         assert_eq!(error(&["STOPSIGNAL SIGFOO"]), "Invalid signal: SIGFOO");
-        assert_eq!(
-            error(&["STOPSIGNAL"]),
-            "STOPSIGNAL requires exactly one argument"
-        );
+        assert_eq!(error(&["STOPSIGNAL"]), "STOPSIGNAL requires exactly one argument");
     }
 
     #[test]
     fn onbuild() {
         let config = applied(&["ONBUILD RUN echo hi", "onbuild  ADD . /app"]);
         assert_eq!(config.on_build, strings(&["RUN echo hi", "ADD . /app"]));
-        assert_eq!(
-            error(&["ONBUILD ONBUILD RUN x"]),
-            "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"
-        );
-        assert_eq!(
-            error(&["ONBUILD FROM busybox"]),
-            "FROM isn't allowed as an ONBUILD trigger"
-        );
-        assert_eq!(
-            error(&["ONBUILD"]),
-            "ONBUILD requires at least one argument"
-        );
+        assert_eq!(error(&["ONBUILD ONBUILD RUN x"]), "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+        assert_eq!(error(&["ONBUILD FROM busybox"]), "FROM isn't allowed as an ONBUILD trigger");
+        assert_eq!(error(&["ONBUILD"]), "ONBUILD requires at least one argument");
     }
 
     #[test]
     fn healthcheck() {
+        assert_eq!(applied(&["HEALTHCHECK NONE"]).healthcheck, Some(json!({"Test": ["NONE"]})));
         assert_eq!(
-            applied(&["HEALTHCHECK NONE"]).healthcheck,
-            Some(json!({"Test": ["NONE"]}))
-        );
-        assert_eq!(
-            applied(&["HEALTHCHECK --interval=30s --retries=3 CMD curl -f http://localhost/"])
-                .healthcheck,
+            applied(&["HEALTHCHECK --interval=30s --retries=3 CMD curl -f http://localhost/"]).healthcheck,
             Some(json!({
                 "Test": ["CMD-SHELL", "curl -f http://localhost/"],
                 "Interval": 30_000_000_000_i64,
@@ -860,26 +753,11 @@ mod tests {
             applied(&[r#"HEALTHCHECK --timeout=1m30s CMD ["/check", "x"]"#]).healthcheck,
             Some(json!({"Test": ["CMD", "/check", "x"], "Timeout": 90_000_000_000_i64}))
         );
-        assert_eq!(
-            error(&["HEALTHCHECK RUN x"]),
-            r#"Unknown type "RUN" in HEALTHCHECK (try CMD)"#
-        );
-        assert_eq!(
-            error(&["HEALTHCHECK --bogus=1 CMD x"]),
-            "Unknown flag: bogus"
-        );
-        assert_eq!(
-            error(&["HEALTHCHECK --interval=1us CMD x"]),
-            r#"Interval "--interval" cannot be less than 1ms"#
-        );
-        assert_eq!(
-            error(&["HEALTHCHECK NONE x"]),
-            "HEALTHCHECK NONE takes no arguments"
-        );
-        assert_eq!(
-            error(&["HEALTHCHECK"]),
-            "HEALTHCHECK requires at least one argument"
-        );
+        assert_eq!(error(&["HEALTHCHECK RUN x"]), r#"Unknown type "RUN" in HEALTHCHECK (try CMD)"#);
+        assert_eq!(error(&["HEALTHCHECK --bogus=1 CMD x"]), "Unknown flag: bogus");
+        assert_eq!(error(&["HEALTHCHECK --interval=1us CMD x"]), r#"Interval "--interval" cannot be less than 1ms"#);
+        assert_eq!(error(&["HEALTHCHECK NONE x"]), "HEALTHCHECK NONE takes no arguments");
+        assert_eq!(error(&["HEALTHCHECK"]), "HEALTHCHECK requires at least one argument");
     }
 
     #[test]
@@ -888,10 +766,7 @@ mod tests {
         let err = apply(&mut config, &["ENV A=1", "RUN echo hi"]).unwrap_err();
         assert_eq!(err.to_string(), "RUN is not a valid change command");
         assert!(config.env.is_empty());
-        assert_eq!(
-            error(&["from busybox"]),
-            "from is not a valid change command"
-        );
+        assert_eq!(error(&["from busybox"]), "from is not a valid change command");
     }
 
     #[test]

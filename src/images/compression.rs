@@ -75,10 +75,7 @@ mod tests {
         ] {
             assert_eq!(Compression::detect(data), kind);
             let mut out = Vec::new();
-            decompressed_reader(&data[..])
-                .unwrap()
-                .read_to_end(&mut out)
-                .unwrap();
+            decompressed_reader(&data[..]).unwrap().read_to_end(&mut out).unwrap();
             assert_eq!(out, plain, "{kind:?}");
         }
     }

@@ -34,11 +34,7 @@ pub struct ImageConfig {
     #[serde(default, deserialize_with = "null_as_default")]
     pub rootfs: RootFs,
     /// One entry per build step, including steps that made no layer.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<History>,
     /// Fields this type does not model (`container_config`, `docker_version`, …), kept verbatim.
     #[serde(flatten)]
@@ -49,12 +45,7 @@ pub struct ImageConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerConfig {
     /// User (name or uid[:gid]) the process runs as.
-    #[serde(
-        rename = "User",
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(rename = "User", default, deserialize_with = "null_as_default", skip_serializing_if = "String::is_empty")]
     pub user: String,
     /// Ports the image documents as listening, keyed `80/tcp`.
     #[serde(
@@ -65,12 +56,7 @@ pub struct ContainerConfig {
     )]
     pub exposed_ports: BTreeMap<String, EmptyObject>,
     /// Environment as `KEY=value` strings.
-    #[serde(
-        rename = "Env",
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(rename = "Env", default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
     /// Entrypoint; `None` means unset, which differs from an empty list.
     #[serde(
@@ -81,12 +67,7 @@ pub struct ContainerConfig {
     )]
     pub entrypoint: Option<Vec<String>>,
     /// Default command; `None` means unset, which differs from an empty list.
-    #[serde(
-        rename = "Cmd",
-        default,
-        deserialize_with = "string_or_list",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "Cmd", default, deserialize_with = "string_or_list", skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
     /// Paths that get an anonymous volume when a container is created.
     #[serde(
@@ -121,27 +102,13 @@ pub struct ContainerConfig {
     )]
     pub stop_signal: String,
     /// Dockerfile instructions to run when the image is used as a build base.
-    #[serde(
-        rename = "OnBuild",
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(rename = "OnBuild", default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub on_build: Vec<String>,
     /// Health check settings, passed through as Docker wrote them.
-    #[serde(
-        rename = "Healthcheck",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "Healthcheck", default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Value>,
     /// Shell used for shell-form CMD and ENTRYPOINT.
-    #[serde(
-        rename = "Shell",
-        default,
-        deserialize_with = "string_or_list",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "Shell", default, deserialize_with = "string_or_list", skip_serializing_if = "Option::is_none")]
     pub shell: Option<Vec<String>>,
     /// Fields this type does not model (`Hostname`, `ArgsEscaped`, …), kept verbatim.
     #[serde(flatten)]
@@ -165,10 +132,7 @@ pub struct RootFs {
 
 impl Default for RootFs {
     fn default() -> Self {
-        RootFs {
-            r#type: layers_type(),
-            diff_ids: Vec::new(),
-        }
+        RootFs { r#type: layers_type(), diff_ids: Vec::new() }
     }
 }
 
@@ -363,11 +327,8 @@ mod tests {
 
     #[test]
     fn empty_fields_are_omitted() {
-        let config = ImageConfig {
-            architecture: "arm64".to_string(),
-            os: "linux".to_string(),
-            ..ImageConfig::default()
-        };
+        let config =
+            ImageConfig { architecture: "arm64".to_string(), os: "linux".to_string(), ..ImageConfig::default() };
         assert_eq!(
             serde_json::to_value(&config).unwrap(),
             json!({

@@ -37,8 +37,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::sys::stat::{
-    FchmodatFlags, Mode, SFlag, UtimensatFlags, fchmodat, fstatat, futimens, makedev, mkdirat,
-    mknodat, utimensat,
+    FchmodatFlags, Mode, SFlag, UtimensatFlags, fchmodat, fstatat, futimens, makedev, mkdirat, mknodat, utimensat,
 };
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchownat, linkat, symlinkat, unlinkat};
@@ -107,21 +106,11 @@ pub enum ExtractError {
 ///
 /// On error `dest` may hold part of the layer: the caller must delete it.
 pub fn extract_layer<R: Read>(reader: R, dest: &Path) -> Result<ExtractStats, ExtractError> {
-    let root = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(dest)
-        .map_err(|source| ExtractError::Io {
-            entry: ".".to_string(),
-            action: "opening the destination directory",
-            source,
-        })?;
-    let mut extractor = Extractor {
-        root,
-        dest: dest.to_path_buf(),
-        dir_times: Vec::new(),
-        stats: ExtractStats::default(),
-    };
+    let root = OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(dest).map_err(
+        |source| ExtractError::Io { entry: ".".to_string(), action: "opening the destination directory", source },
+    )?;
+    let mut extractor =
+        Extractor { root, dest: dest.to_path_buf(), dir_times: Vec::new(), stats: ExtractStats::default() };
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(ExtractError::Tar)? {
         let mut entry = entry.map_err(ExtractError::Tar)?;
@@ -172,10 +161,7 @@ impl Extractor {
 
         let Some((last, parents)) = components.split_last() else {
             if kind != EntryType::Directory {
-                return Err(unsafe_entry(
-                    &name,
-                    "only a directory may be the layer root",
-                ));
+                return Err(unsafe_entry(&name, "only a directory may be the layer root"));
             }
             return self.root_dir(&name, &meta);
         };
@@ -200,9 +186,7 @@ impl Extractor {
         };
         match kind {
             EntryType::Directory => self.directory(&slot, &components, meta),
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                self.file(&slot, entry, &meta)
-            }
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => self.file(&slot, entry, &meta),
             EntryType::Symlink => {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
                 symlink(&slot, &target, &meta)
@@ -214,10 +198,7 @@ impl Extractor {
             EntryType::Char => node(&slot, SFlag::S_IFCHR, device_number(entry)?, &meta),
             EntryType::Block => node(&slot, SFlag::S_IFBLK, device_number(entry)?, &meta),
             EntryType::Fifo => node(&slot, SFlag::S_IFIFO, 0, &meta),
-            other => Err(ExtractError::Unsupported {
-                entry: name.clone(),
-                kind: char::from(other.as_byte()),
-            }),
+            other => Err(ExtractError::Unsupported { entry: name.clone(), kind: char::from(other.as_byte()) }),
         }
     }
 
@@ -231,18 +212,11 @@ impl Extractor {
     /// Marks `parents` (created if missing) opaque, so lower layers' contents are hidden.
     fn opaque(&mut self, name: &str, parents: &[OsString]) -> Result<(), ExtractError> {
         let dir = self.open_dir(name, parents, true, "path")?;
-        dir.set_xattr(OPAQUE_XATTR, b"y")
-            .map_err(io_err(name, "marking the directory opaque"))
+        dir.set_xattr(OPAQUE_XATTR, b"y").map_err(io_err(name, "marking the directory opaque"))
     }
 
     /// Hides `parents/hidden` of lower layers with a 0/0 character device, as overlayfs wants.
-    fn whiteout(
-        &mut self,
-        name: &str,
-        parents: &[OsString],
-        hidden: &OsStr,
-        meta: &Meta,
-    ) -> Result<(), ExtractError> {
+    fn whiteout(&mut self, name: &str, parents: &[OsString], hidden: &OsStr, meta: &Meta) -> Result<(), ExtractError> {
         let mut components = parents.to_vec();
         components.push(hidden.to_os_string());
         let slot = Slot {
@@ -258,19 +232,13 @@ impl Extractor {
     }
 
     /// Creates (or keeps) a directory and sets its metadata; its mtime is set at the end.
-    fn directory(
-        &mut self,
-        slot: &Slot<'_>,
-        components: &[OsString],
-        meta: Meta,
-    ) -> Result<(), ExtractError> {
+    fn directory(&mut self, slot: &Slot<'_>, components: &[OsString], meta: Meta) -> Result<(), ExtractError> {
         let kept = slot.clear(true)?;
         if !kept {
             mkdirat(&slot.parent, slot.last, Mode::from_bits_truncate(0o700))
                 .map_err(errno_err(slot.name, "creating the directory"))?;
         }
-        let dir = open_child_dir(&slot.parent, slot.last)
-            .map_err(errno_err(slot.name, "opening the directory"))?;
+        let dir = open_child_dir(&slot.parent, slot.last).map_err(errno_err(slot.name, "opening the directory"))?;
         set_fd_meta(&dir, &meta).map_err(io_err(slot.name, "setting metadata"))?;
         self.dir_times.push((components.to_vec(), meta.mtime));
         Ok(())
@@ -285,20 +253,12 @@ impl Extractor {
     ) -> Result<(), ExtractError> {
         let name = slot.name;
         slot.clear(false)?;
-        let flags =
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = openat(
-            &slot.parent,
-            slot.last,
-            flags,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(errno_err(name, "creating the file"))?;
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(&slot.parent, slot.last, flags, Mode::from_bits_truncate(0o600))
+            .map_err(errno_err(name, "creating the file"))?;
         let mut writer = BufWriter::with_capacity(128 * 1024, File::from(fd));
         let written = io::copy(content, &mut writer).map_err(io_err(name, "writing the file"))?;
-        let file = writer
-            .into_inner()
-            .map_err(|err| io_err(name, "writing the file")(err.into_error()))?;
+        let file = writer.into_inner().map_err(|err| io_err(name, "writing the file")(err.into_error()))?;
         set_fd_meta(&file, meta).map_err(io_err(name, "setting metadata"))?;
         futimens(&file, &meta.mtime, &meta.mtime).map_err(errno_err(name, "setting times"))?;
         self.stats.size += written;
@@ -306,16 +266,10 @@ impl Extractor {
     }
 
     /// Links to a file already extracted in this layer.
-    fn hardlink(
-        &mut self,
-        slot: &Slot<'_>,
-        components: &[OsString],
-        target: &[u8],
-    ) -> Result<(), ExtractError> {
+    fn hardlink(&mut self, slot: &Slot<'_>, components: &[OsString], target: &[u8]) -> Result<(), ExtractError> {
         let name = slot.name;
         let what = format!("hardlink target {:?}", String::from_utf8_lossy(target));
-        let target_components =
-            clean_path(target).map_err(|reason| unsafe_entry(name, format!("{what}: {reason}")))?;
+        let target_components = clean_path(target).map_err(|reason| unsafe_entry(name, format!("{what}: {reason}")))?;
         let Some((target_last, target_parents)) = target_components.split_last() else {
             return Err(unsafe_entry(name, format!("{what} is the layer root")));
         };
@@ -329,47 +283,28 @@ impl Extractor {
             return Err(unsafe_entry(name, format!("{what} is a directory")));
         }
         slot.clear(false)?;
-        linkat(
-            &target_parent,
-            target_last.as_os_str(),
-            &slot.parent,
-            slot.last,
-            AtFlags::empty(),
-        )
-        .map_err(errno_err(name, "creating the hardlink"))
+        linkat(&target_parent, target_last.as_os_str(), &slot.parent, slot.last, AtFlags::empty())
+            .map_err(errno_err(name, "creating the hardlink"))
     }
 
     /// Opens `dest/components` as a directory, one component at a time, never through a
     /// symlink; missing directories are created (0755) when `create` is set.
-    fn open_dir(
-        &self,
-        name: &str,
-        components: &[OsString],
-        create: bool,
-        what: &str,
-    ) -> Result<File, ExtractError> {
-        let mut dir = self
-            .root
-            .try_clone()
-            .map_err(io_err(name, "opening the root"))?;
+    fn open_dir(&self, name: &str, components: &[OsString], create: bool, what: &str) -> Result<File, ExtractError> {
+        let mut dir = self.root.try_clone().map_err(io_err(name, "opening the root"))?;
         for (index, component) in components.iter().enumerate() {
             dir = match open_child_dir(&dir, component) {
                 Ok(child) => child,
                 Err(Errno::ENOENT) if create => {
                     mkdirat(&dir, component.as_os_str(), Mode::from_bits_truncate(0o755))
                         .map_err(errno_err(name, "creating a parent directory"))?;
-                    open_child_dir(&dir, component)
-                        .map_err(errno_err(name, "opening a parent directory"))?
+                    open_child_dir(&dir, component).map_err(errno_err(name, "opening a parent directory"))?
                 }
                 Err(errno @ (Errno::ELOOP | Errno::ENOTDIR)) => {
                     let stat = fstatat(&dir, component.as_os_str(), nofollow())
                         .map_err(errno_err(name, "looking up a parent directory"))?;
                     if is_type(stat.st_mode, libc::S_IFLNK) {
                         let through = self.display_path(&components[..=index]);
-                        return Err(unsafe_entry(
-                            name,
-                            format!("{what} passes through symlink {through:?}"),
-                        ));
+                        return Err(unsafe_entry(name, format!("{what} passes through symlink {through:?}")));
                     }
                     return Err(errno_err(name, "opening a parent directory")(errno));
                 }
@@ -411,11 +346,7 @@ impl Extractor {
     /// An entry's cleaned path for messages.
     fn display_path(&self, components: &[OsString]) -> String {
         let joined: Vec<_> = components.iter().map(|c| c.to_string_lossy()).collect();
-        if joined.is_empty() {
-            ".".to_string()
-        } else {
-            joined.join("/")
-        }
+        if joined.is_empty() { ".".to_string() } else { joined.join("/") }
     }
 }
 
@@ -448,8 +379,7 @@ impl Slot<'_> {
             // remove_dir_all does not follow symlinks inside the tree it removes.
             std::fs::remove_dir_all(&self.full).map_err(fail())?;
         } else {
-            unlinkat(&self.parent, self.last, UnlinkatFlags::NoRemoveDir)
-                .map_err(|errno| fail()(errno.into()))?;
+            unlinkat(&self.parent, self.last, UnlinkatFlags::NoRemoveDir).map_err(|errno| fail()(errno.into()))?;
         }
         Ok(false)
     }
@@ -467,21 +397,10 @@ fn symlink(slot: &Slot<'_>, target: &[u8], meta: &Meta) -> Result<(), ExtractErr
 }
 
 /// Creates a device node or fifo.
-fn node(
-    slot: &Slot<'_>,
-    file_type: SFlag,
-    dev: libc::dev_t,
-    meta: &Meta,
-) -> Result<(), ExtractError> {
+fn node(slot: &Slot<'_>, file_type: SFlag, dev: libc::dev_t, meta: &Meta) -> Result<(), ExtractError> {
     slot.clear(false)?;
-    mknodat(
-        &slot.parent,
-        slot.last,
-        file_type,
-        Mode::from_bits_truncate(0o600),
-        dev,
-    )
-    .map_err(errno_err(slot.name, "creating the node"))?;
+    mknodat(&slot.parent, slot.last, file_type, Mode::from_bits_truncate(0o600), dev)
+        .map_err(errno_err(slot.name, "creating the node"))?;
     set_slot_meta(slot, meta, false)
 }
 
@@ -492,8 +411,7 @@ fn set_slot_meta(slot: &Slot<'_>, meta: &Meta, is_symlink: bool) -> Result<(), E
     chown_at(parent, last, meta).map_err(io_err(name, "setting the owner"))?;
     if !is_symlink {
         let mode = Mode::from_bits_truncate(meta.mode);
-        fchmodat(parent, last, mode, FchmodatFlags::NoFollowSymlink)
-            .map_err(errno_err(name, "setting the mode"))?;
+        fchmodat(parent, last, mode, FchmodatFlags::NoFollowSymlink).map_err(errno_err(name, "setting the mode"))?;
     }
     for (key, value) in &meta.xattrs {
         // xattr::set is lsetxattr: it never follows the final symlink.
@@ -501,8 +419,7 @@ fn set_slot_meta(slot: &Slot<'_>, meta: &Meta, is_symlink: bool) -> Result<(), E
         skip_unstorable_xattr(result, true).map_err(io_err(name, "setting an xattr"))?;
     }
     let flag = UtimensatFlags::NoFollowSymlink;
-    utimensat(parent, last, &meta.mtime, &meta.mtime, flag)
-        .map_err(errno_err(name, "setting times"))
+    utimensat(parent, last, &meta.mtime, &meta.mtime, flag).map_err(errno_err(name, "setting times"))
 }
 
 /// Splits a tar path into its components, dropping `.` and empty ones; refuses absolute paths
@@ -563,22 +480,12 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
             }
         }
     }
-    Ok(Meta {
-        mode,
-        uid,
-        gid,
-        mtime,
-        xattrs,
-    })
+    Ok(Meta { mode, uid, gid, mtime, xattrs })
 }
 
 /// Reads a blank numeric header field as 0, as Go's archive/tar (and so dockerd) does.
 fn blank_as_zero(field: &[u8], parsed: io::Result<u64>) -> io::Result<u64> {
-    if field.iter().all(|&b| b == 0 || b == b' ') {
-        Ok(0)
-    } else {
-        parsed
-    }
+    if field.iter().all(|&b| b == 0 || b == b' ') { Ok(0) } else { parsed }
 }
 
 /// Parses a PAX time (`seconds[.fraction]`), which is more precise than the header's.
@@ -589,11 +496,7 @@ fn parse_pax_time(value: &[u8]) -> Option<TimeSpec> {
     if !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let digits: String = fraction
-        .chars()
-        .chain("000000000".chars())
-        .take(9)
-        .collect();
+    let digits: String = fraction.chars().chain("000000000".chars()).take(9).collect();
     let nanos: i64 = digits.parse().ok()?;
     if whole.starts_with('-') && nanos > 0 {
         return Some(TimeSpec::new(seconds - 1, 1_000_000_000 - nanos));
@@ -606,10 +509,7 @@ fn device_number<R: Read>(entry: &tar::Entry<'_, R>) -> Result<libc::dev_t, Extr
     let header = entry.header();
     let major = header.device_major().map_err(ExtractError::Tar)?;
     let minor = header.device_minor().map_err(ExtractError::Tar)?;
-    Ok(makedev(
-        u64::from(major.unwrap_or(0)),
-        u64::from(minor.unwrap_or(0)),
-    ))
+    Ok(makedev(u64::from(major.unwrap_or(0)), u64::from(minor.unwrap_or(0))))
 }
 
 /// Opens a child directory of `parent`, failing rather than following a symlink.
@@ -659,20 +559,13 @@ fn is_type(mode: libc::mode_t, file_type: libc::mode_t) -> bool {
 
 /// Builds the error for an entry refused as unsafe.
 fn unsafe_entry(name: &str, reason: impl Into<String>) -> ExtractError {
-    ExtractError::Unsafe {
-        entry: name.to_string(),
-        reason: reason.into(),
-    }
+    ExtractError::Unsafe { entry: name.to_string(), reason: reason.into() }
 }
 
 /// Wraps an io error of one entry with what was being done.
 fn io_err(name: &str, action: &'static str) -> impl FnOnce(io::Error) -> ExtractError {
     let entry = name.to_string();
-    move |source| ExtractError::Io {
-        entry,
-        action,
-        source,
-    }
+    move |source| ExtractError::Io { entry, action, source }
 }
 
 /// Wraps an errno of one entry with what was being done.
@@ -763,10 +656,8 @@ mod tests {
     }
 
     fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         names
     }
@@ -797,13 +688,7 @@ mod tests {
         tar.append(LayerTar::header("tmp/", EntryType::Directory, 0o1777), b"");
 
         let stats = extract(tar, dest.path()).unwrap();
-        assert_eq!(
-            stats,
-            ExtractStats {
-                size: 7,
-                entries: 9
-            }
-        );
+        assert_eq!(stats, ExtractStats { size: 7, entries: 9 });
 
         let d = dest.path();
         let meta = fs::symlink_metadata(d.join("bin/busybox")).unwrap();
@@ -815,19 +700,11 @@ mod tests {
         let foo = xattr::get(d.join("bin/busybox"), "user.foo").unwrap();
         assert_eq!(foo.as_deref(), Some(&b"bar"[..]));
 
-        assert_eq!(
-            fs::read_link(d.join("bin/sh")).unwrap(),
-            Path::new("/bin/busybox")
-        );
+        assert_eq!(fs::read_link(d.join("bin/sh")).unwrap(), Path::new("/bin/busybox"));
         let ls = fs::symlink_metadata(d.join("bin/ls")).unwrap();
         assert_eq!((ls.ino(), ls.nlink()), (meta.ino(), 2));
 
-        assert!(
-            fs::symlink_metadata(d.join("dev/fifo"))
-                .unwrap()
-                .file_type()
-                .is_fifo()
-        );
+        assert!(fs::symlink_metadata(d.join("dev/fifo")).unwrap().file_type().is_fifo());
         let null = fs::symlink_metadata(d.join("dev/null")).unwrap();
         assert!(null.file_type().is_char_device());
         assert_eq!(null.rdev(), makedev(1, 3));
@@ -899,10 +776,7 @@ mod tests {
         let mut tar = LayerTar::new();
         tar.file("../x", b"");
         let err = extract(tar, dest.path()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"refusing layer entry "../x": path escapes the layer"#
-        );
+        assert_eq!(err.to_string(), r#"refusing layer entry "../x": path escapes the layer"#);
     }
 
     #[test]
@@ -997,14 +871,8 @@ mod tests {
     #[test]
     fn parses_pax_times() {
         assert_eq!(parse_pax_time(b"12"), Some(TimeSpec::new(12, 0)));
-        assert_eq!(
-            parse_pax_time(b"12.25"),
-            Some(TimeSpec::new(12, 250_000_000))
-        );
-        assert_eq!(
-            parse_pax_time(b"-1.5"),
-            Some(TimeSpec::new(-2, 500_000_000))
-        );
+        assert_eq!(parse_pax_time(b"12.25"), Some(TimeSpec::new(12, 250_000_000)));
+        assert_eq!(parse_pax_time(b"-1.5"), Some(TimeSpec::new(-2, 500_000_000)));
         assert_eq!(parse_pax_time(b"x"), None);
     }
 }

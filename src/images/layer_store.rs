@@ -67,9 +67,7 @@ pub enum LayerError {
 impl LayerStore {
     /// Opens (creating if needed) the store under `data_root` and discards leftover staging.
     pub fn open(data_root: &Path) -> io::Result<LayerStore> {
-        let store = LayerStore {
-            root: data_root.to_path_buf(),
-        };
+        let store = LayerStore { root: data_root.to_path_buf() };
         fs::create_dir_all(store.layers_dir())?;
         fs::create_dir_all(store.blobs_dir())?;
         fs::create_dir_all(store.tmp_dir())?;
@@ -113,26 +111,17 @@ impl LayerStore {
         io::copy(&mut tee, &mut io::sink()).map_err(io_context("reading the layer"))?;
         let (hex, tar_size) = tee.finish().map_err(io_context("writing the layer tar"))?;
         let diff_id = format!("{SHA256_PREFIX}{hex}");
-        let mut added = AddedLayer {
-            diff_id,
-            size: stats.size,
-            tar_size,
-            already_present: true,
-        };
+        let mut added = AddedLayer { diff_id, size: stats.size, tar_size, already_present: true };
 
         let layer_dir = self.layers_dir().join(&hex);
         if layer_dir.exists() {
             return Ok(added);
         }
-        staging_tar
-            .as_file()
-            .sync_all()
-            .map_err(io_context("syncing the layer tar"))?;
+        staging_tar.as_file().sync_all().map_err(io_context("syncing the layer tar"))?;
         // One syncfs makes the whole extracted tree durable before its name appears, instead
         // of an fsync per file.
         let staged = File::open(staging_dir.path()).map_err(io_context("syncing the layer"))?;
-        nix::unistd::syncfs(&staged)
-            .map_err(|errno| io_context("syncing the layer")(errno.into()))?;
+        nix::unistd::syncfs(&staged).map_err(|errno| io_context("syncing the layer")(errno.into()))?;
         staging_tar
             .persist(self.blobs_dir().join(&hex))
             .map_err(|err| io_context("storing the layer tar")(err.error))?;
@@ -243,12 +232,7 @@ impl<R: Read> Read for HashingTee<'_, R> {
 fn digest_hex(digest: &str) -> io::Result<&str> {
     digest
         .strip_prefix(SHA256_PREFIX)
-        .filter(|hex| {
-            hex.len() == 64
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
+        .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
         .ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -300,10 +284,8 @@ mod tests {
     }
 
     fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         names
     }
@@ -320,15 +302,9 @@ mod tests {
         assert!(!first.already_present);
         assert!(store.has_layer(&first.diff_id));
         let dir = store.layer_dir(&first.diff_id).unwrap();
-        assert_eq!(
-            fs::metadata(&dir).unwrap().permissions().mode() & 0o7777,
-            0o755
-        );
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o7777, 0o755);
         assert_eq!(fs::read(dir.join("etc/motd")).unwrap(), b"hello");
-        assert_eq!(
-            fs::read(store.layer_tar(&first.diff_id).unwrap()).unwrap(),
-            tar
-        );
+        assert_eq!(fs::read(store.layer_tar(&first.diff_id).unwrap()).unwrap(), tar);
 
         let second = store.add_layer(&tar[..]).unwrap();
         assert_eq!(second.diff_id, first.diff_id);
@@ -360,10 +336,7 @@ mod tests {
         assert_eq!(from_plain.diff_id, from_gzip.diff_id);
         assert_eq!(from_gzip.tar_size, tar.len() as u64);
         assert!(!from_gzip.already_present && from_zstd.already_present);
-        assert_eq!(
-            fs::read(store.layer_tar(&from_gzip.diff_id).unwrap()).unwrap(),
-            tar
-        );
+        assert_eq!(fs::read(store.layer_tar(&from_gzip.diff_id).unwrap()).unwrap(), tar);
     }
 
     #[test]
@@ -375,10 +348,7 @@ mod tests {
         let added = store.add_layer(&tar[..]).unwrap();
         assert_eq!(added.diff_id, sha256_digest(&tar));
         assert_eq!(added.tar_size, tar.len() as u64);
-        assert_eq!(
-            fs::read(store.layer_tar(&added.diff_id).unwrap()).unwrap(),
-            tar
-        );
+        assert_eq!(fs::read(store.layer_tar(&added.diff_id).unwrap()).unwrap(), tar);
     }
 
     #[test]
@@ -399,10 +369,7 @@ mod tests {
         let tar = builder.into_inner().unwrap();
 
         let err = store.add_layer(&tar[..]).unwrap_err();
-        assert!(
-            matches!(err, LayerError::Extract(ExtractError::Unsafe { .. })),
-            "{err}"
-        );
+        assert!(matches!(err, LayerError::Extract(ExtractError::Unsafe { .. })), "{err}");
         assert!(names(&root.path().join("tmp")).is_empty());
         assert!(names(&root.path().join("layers/sha256")).is_empty());
         assert!(names(&root.path().join("blobs/sha256")).is_empty());
@@ -437,10 +404,7 @@ mod tests {
             assert!(!store.has_layer(&bad), "{bad}");
         }
         let good = format!("sha256:{good_hex}");
-        assert_eq!(
-            store.blob_path(&good).unwrap(),
-            root.path().join("blobs/sha256").join(&good_hex)
-        );
+        assert_eq!(store.blob_path(&good).unwrap(), root.path().join("blobs/sha256").join(&good_hex));
     }
 
     #[test]

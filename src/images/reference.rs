@@ -189,10 +189,7 @@ impl Reference {
 
     /// A copy of this reference with `tag` set; the caller must pass a valid tag.
     pub fn with_tag(&self, tag: &str) -> Reference {
-        Reference {
-            tag: Some(tag.to_string()),
-            ..self.clone()
-        }
+        Reference { tag: Some(tag.to_string()), ..self.clone() }
     }
 
     /// Appends `:tag` and `@digest` when present.
@@ -222,9 +219,7 @@ pub fn is_valid_tag(tag: &str) -> bool {
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     match bytes.split_first() {
         Some((first, rest)) => {
-            is_word(*first)
-                && rest.len() <= 127
-                && rest.iter().all(|&b| is_word(b) || b == b'.' || b == b'-')
+            is_word(*first) && rest.len() <= 127 && rest.iter().all(|&b| is_word(b) || b == b'.' || b == b'-')
         }
         None => false,
     }
@@ -238,11 +233,7 @@ fn is_hex_id(s: &str) -> bool {
 /// Splits off the registry domain like `splitDockerDomain`, adding `docker.io` and `library/`.
 fn split_docker_domain(name: &str) -> (String, String) {
     let (mut domain, mut remainder) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.to_lowercase() != first =>
-        {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first => {
             (first.to_string(), rest.to_string())
         }
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
@@ -262,8 +253,7 @@ fn is_valid_domain(domain: &str) -> bool {
         let Some((address, after)) = rest.split_once(']') else {
             return false;
         };
-        let address_ok =
-            !address.is_empty() && address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+        let address_ok = !address.is_empty() && address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
         (address_ok, after)
     } else {
         let (host, port) = match domain.find(':') {
@@ -286,9 +276,7 @@ fn is_valid_host_name(host: &str) -> bool {
         !bytes.is_empty()
             && bytes[0].is_ascii_alphanumeric()
             && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-            && bytes
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+            && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
     })
 }
 
@@ -331,18 +319,14 @@ fn is_digest_shaped(digest: &str) -> bool {
     };
     let algorithm_ok = algorithm.split(['-', '_', '+', '.']).all(|part| {
         let bytes = part.as_bytes();
-        !bytes.is_empty()
-            && bytes[0].is_ascii_alphabetic()
-            && bytes.iter().all(|b| b.is_ascii_alphanumeric())
+        !bytes.is_empty() && bytes[0].is_ascii_alphabetic() && bytes.iter().all(|b| b.is_ascii_alphanumeric())
     });
     algorithm_ok && hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Checks a digest's algorithm and hex length the way go-digest does.
 fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
-    let (algorithm, hex) = digest
-        .split_once(':')
-        .ok_or(ReferenceError::InvalidFormat)?;
+    let (algorithm, hex) = digest.split_once(':').ok_or(ReferenceError::InvalidFormat)?;
     let expected_len = match algorithm {
         "sha256" => 64,
         "sha384" => 96,
@@ -379,10 +363,8 @@ mod tests {
     fn official_image_forms_are_equal() {
         let short = Reference::parse_normalized_with_default_tag("busybox").unwrap();
         let library = Reference::parse_normalized_with_default_tag("library/busybox").unwrap();
-        let full = Reference::parse_normalized_with_default_tag("docker.io/library/busybox:latest")
-            .unwrap();
-        let legacy =
-            Reference::parse_normalized_with_default_tag("index.docker.io/busybox").unwrap();
+        let full = Reference::parse_normalized_with_default_tag("docker.io/library/busybox:latest").unwrap();
+        let legacy = Reference::parse_normalized_with_default_tag("index.docker.io/busybox").unwrap();
         assert_eq!(short, library);
         assert_eq!(short, full);
         assert_eq!(short, legacy);
@@ -473,8 +455,7 @@ mod tests {
         assert_eq!(r.familiar(), format!("busybox@{digest}"));
         assert_eq!(r.to_string(), format!("docker.io/library/busybox@{digest}"));
 
-        let with_default =
-            Reference::parse_normalized_with_default_tag(&format!("busybox@{digest}")).unwrap();
+        let with_default = Reference::parse_normalized_with_default_tag(&format!("busybox@{digest}")).unwrap();
         assert_eq!(with_default.tag(), None);
 
         let r = parse(&format!("localhost:5000/foo:1@{digest}"));
@@ -486,36 +467,18 @@ mod tests {
     #[test]
     fn bad_digests() {
         assert_eq!(error("busybox@sha256:abc"), "invalid reference format");
-        assert_eq!(
-            error(&format!("busybox@sha256:{HEX}00")),
-            "invalid checksum digest length"
-        );
-        assert_eq!(
-            error(&format!("busybox@md5:{HEX}")),
-            "unsupported digest algorithm"
-        );
-        assert_eq!(
-            error(&format!("busybox@sha256:{}", HEX.to_uppercase())),
-            "invalid checksum digest format"
-        );
+        assert_eq!(error(&format!("busybox@sha256:{HEX}00")), "invalid checksum digest length");
+        assert_eq!(error(&format!("busybox@md5:{HEX}")), "unsupported digest algorithm");
+        assert_eq!(error(&format!("busybox@sha256:{}", HEX.to_uppercase())), "invalid checksum digest format");
         assert_eq!(error("busybox@"), "invalid reference format");
     }
 
     #[test]
     fn uppercase_is_rejected() {
-        assert_eq!(
-            error("Busybox"),
-            "invalid reference format: repository name (library/Busybox) must be lowercase"
-        );
-        assert_eq!(
-            error("myrepo/BB:v1"),
-            "invalid reference format: repository name (myrepo/BB) must be lowercase"
-        );
+        assert_eq!(error("Busybox"), "invalid reference format: repository name (library/Busybox) must be lowercase");
+        assert_eq!(error("myrepo/BB:v1"), "invalid reference format: repository name (myrepo/BB) must be lowercase");
         // An uppercase first component is taken as a domain, so the path is still checked.
-        assert_eq!(
-            error("ghcr.io/A/b"),
-            "invalid reference format: repository name (A/b) must be lowercase"
-        );
+        assert_eq!(error("ghcr.io/A/b"), "invalid reference format: repository name (A/b) must be lowercase");
         // Tags may contain uppercase letters.
         assert_eq!(parse("busybox:V1").tag(), Some("V1"));
     }
@@ -568,18 +531,12 @@ mod tests {
         let ok = format!("a/{}", "b".repeat(243));
         parse(&ok);
         let too_long = format!("a/{}", "b".repeat(244));
-        assert_eq!(
-            error(&too_long),
-            "repository name must not be more than 255 characters"
-        );
+        assert_eq!(error(&too_long), "repository name must not be more than 255 characters");
     }
 
     #[test]
     fn hex_name_is_rejected() {
-        assert_eq!(
-            error(HEX),
-            format!("invalid repository name ({HEX}), cannot specify 64-byte hexadecimal strings")
-        );
+        assert_eq!(error(HEX), format!("invalid repository name ({HEX}), cannot specify 64-byte hexadecimal strings"));
         // With a tag or a different length it is an ordinary name.
         parse(&format!("{HEX}:v1"));
         parse(&HEX[..63]);
@@ -603,22 +560,9 @@ mod tests {
         assert_eq!(r.to_string(), "localhost:5000/x:1.0");
 
         let digest = format!("busybox@sha256:{HEX}");
-        assert_eq!(
-            Reference::repo_tag(&digest, None).unwrap_err(),
-            ReferenceError::DigestNotAllowed
-        );
-        assert_eq!(
-            Reference::repo_tag(&digest, Some("v1"))
-                .unwrap_err()
-                .to_string(),
-            "cannot import digest reference"
-        );
-        assert_eq!(
-            Reference::repo_tag("busybox", Some("bad/tag"))
-                .unwrap_err()
-                .to_string(),
-            "invalid tag format"
-        );
+        assert_eq!(Reference::repo_tag(&digest, None).unwrap_err(), ReferenceError::DigestNotAllowed);
+        assert_eq!(Reference::repo_tag(&digest, Some("v1")).unwrap_err().to_string(), "cannot import digest reference");
+        assert_eq!(Reference::repo_tag("busybox", Some("bad/tag")).unwrap_err().to_string(), "invalid tag format");
         assert_eq!(
             Reference::repo_tag("Busybox", None).unwrap_err(),
             ReferenceError::Uppercase("library/Busybox".to_string())

@@ -29,12 +29,7 @@ pub fn create(bundle: &Path) -> io::Result<()> {
 
 /// Writes what a start needs: the spec for init, the options for the shim, the /etc files;
 /// and clears what the previous run left (its exit record and socket).
-pub fn write_start_files(
-    bundle: &Path,
-    spec: &ContainerSpec,
-    shim: &ShimOptions,
-    etc: &EtcFiles,
-) -> io::Result<()> {
+pub fn write_start_files(bundle: &Path, spec: &ContainerSpec, shim: &ShimOptions, etc: &EtcFiles) -> io::Result<()> {
     create(bundle)?;
     for stale in [EXIT_FILE, SOCKET_FILE] {
         match std::fs::remove_file(bundle.join(stale)) {
@@ -42,14 +37,8 @@ pub fn write_start_files(
             _ => {}
         }
     }
-    std::fs::write(
-        bundle.join(SPEC_FILE),
-        serde_json::to_vec_pretty(spec).map_err(io::Error::other)?,
-    )?;
-    std::fs::write(
-        bundle.join(OPTIONS_FILE),
-        serde_json::to_vec(shim).map_err(io::Error::other)?,
-    )?;
+    std::fs::write(bundle.join(SPEC_FILE), serde_json::to_vec_pretty(spec).map_err(io::Error::other)?)?;
+    std::fs::write(bundle.join(OPTIONS_FILE), serde_json::to_vec(shim).map_err(io::Error::other)?)?;
     std::fs::write(bundle.join("hostname"), &etc.hostname)?;
     std::fs::write(bundle.join("hosts"), &etc.hosts)?;
     std::fs::write(bundle.join("resolv.conf"), &etc.resolv_conf)?;
@@ -75,11 +64,7 @@ fn filter_resolv_conf(text: &str) -> String {
     let mut out = String::new();
     for line in text.lines() {
         let mut words = line.split_whitespace();
-        if words.next() == Some("nameserver")
-            && words
-                .next()
-                .is_some_and(|ip| ip.starts_with("127.") || ip == "::1")
-        {
+        if words.next() == Some("nameserver") && words.next().is_some_and(|ip| ip.starts_with("127.") || ip == "::1") {
             continue;
         }
         out.push_str(line);
@@ -95,10 +80,7 @@ mod tests {
     #[test]
     fn loopback_name_servers_are_dropped() {
         let text = "search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver ::1\noptions edns0\n";
-        assert_eq!(
-            filter_resolv_conf(text),
-            "search lan\nnameserver 10.0.0.1\noptions edns0\n"
-        );
+        assert_eq!(filter_resolv_conf(text), "search lan\nnameserver 10.0.0.1\noptions edns0\n");
     }
 
     #[test]
@@ -107,22 +89,10 @@ mod tests {
         let bundle = dir.path().join("c");
         create(&bundle).unwrap();
         std::fs::write(bundle.join(EXIT_FILE), "{}").unwrap();
-        let etc = EtcFiles {
-            hostname: "h\n".into(),
-            ..Default::default()
-        };
-        write_start_files(
-            &bundle,
-            &ContainerSpec::default(),
-            &ShimOptions::default(),
-            &etc,
-        )
-        .unwrap();
+        let etc = EtcFiles { hostname: "h\n".into(), ..Default::default() };
+        write_start_files(&bundle, &ContainerSpec::default(), &ShimOptions::default(), &etc).unwrap();
         assert!(!bundle.join(EXIT_FILE).exists());
-        assert_eq!(
-            std::fs::read_to_string(bundle.join("hostname")).unwrap(),
-            "h\n"
-        );
+        assert_eq!(std::fs::read_to_string(bundle.join("hostname")).unwrap(), "h\n");
         remove(&bundle).unwrap();
         assert!(!bundle.exists());
         remove(&bundle).unwrap();

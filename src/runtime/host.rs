@@ -47,22 +47,14 @@ impl HostInfo {
     pub fn probe() -> HostInfo {
         let uname = nix::sys::utsname::uname().ok();
         let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
-            uname
-                .as_ref()
-                .map(|u| f(u).to_string_lossy().into_owned())
-                .unwrap_or_default()
+            uname.as_ref().map(|u| f(u).to_string_lossy().into_owned()).unwrap_or_default()
         };
         let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
         HostInfo {
-            ncpu: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            mem_total: std::fs::read_to_string("/proc/meminfo")
-                .map(|m| parse_mem_total(&m))
-                .unwrap_or(0),
+            ncpu: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            mem_total: std::fs::read_to_string("/proc/meminfo").map(|m| parse_mem_total(&m)).unwrap_or(0),
             kernel_version: field(|u| u.release()),
-            operating_system: os_release_value(&os_release, "PRETTY_NAME")
-                .unwrap_or_else(|| "Linux".into()),
+            operating_system: os_release_value(&os_release, "PRETTY_NAME").unwrap_or_else(|| "Linux".into()),
             os_version: os_release_value(&os_release, "VERSION_ID").unwrap_or_default(),
             architecture: go_arch(&field(|u| u.machine())).to_string(),
             hostname: field(|u| u.nodename()),
@@ -97,17 +89,13 @@ fn parse_mem_total(meminfo: &str) -> u64 {
 }
 
 fn os_release_value(text: &str, key: &str) -> Option<String> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .map(|v| v.trim().trim_matches('"').to_string())
+    text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=')).map(|v| v.trim().trim_matches('"').to_string())
 }
 
 /// v2 when the cgroup mount point is itself a cgroup2 filesystem, else v1.
 fn cgroup_version(mount_point: &Path) -> CgroupVersion {
     match nix::sys::statfs::statfs(mount_point) {
-        Ok(fs) if fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC => {
-            CgroupVersion::V2
-        }
+        Ok(fs) if fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC => CgroupVersion::V2,
         _ => CgroupVersion::V1,
     }
 }
@@ -135,15 +123,9 @@ mod tests {
 
     #[test]
     fn parses_proc_and_os_release() {
-        assert_eq!(
-            parse_mem_total("MemTotal:       16384 kB\nMemFree: 1 kB\n"),
-            16384 * 1024
-        );
+        assert_eq!(parse_mem_total("MemTotal:       16384 kB\nMemFree: 1 kB\n"), 16384 * 1024);
         let os = "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nVERSION_ID=\"12\"\n";
-        assert_eq!(
-            os_release_value(os, "PRETTY_NAME").unwrap(),
-            "Debian GNU/Linux 12 (bookworm)"
-        );
+        assert_eq!(os_release_value(os, "PRETTY_NAME").unwrap(), "Debian GNU/Linux 12 (bookworm)");
         assert_eq!(os_release_value(os, "VERSION_ID").unwrap(), "12");
         assert_eq!(go_arch("x86_64"), "amd64");
     }

@@ -10,7 +10,5 @@ pub mod spec;
 
 /// The current time in RFC 3339 with nanoseconds, as Docker stamps logs and states.
 pub fn now_rfc3339_nanos() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

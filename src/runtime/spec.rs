@@ -199,13 +199,7 @@ pub const DEFAULT_MASKED_PATHS: &[&str] = &[
 ];
 
 /// Docker's read-only /proc paths.
-pub const DEFAULT_READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+pub const DEFAULT_READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// Every capability Linux knows, by number (`CAP_CHOWN` is 0).
 pub const ALL_CAPABILITIES: &[&str] = &[

@@ -125,38 +125,26 @@ impl Store {
 
     /// A tenant's container by full id.
     pub async fn container(&self, tenant: &str, id: &str) -> sqlx::Result<Option<ContainerRow>> {
-        Ok(
-            sqlx::query(select_containers!("WHERE tenant_id = ? AND id = ?"))
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?
-                .map(row_to_container),
-        )
+        Ok(sqlx::query(select_containers!("WHERE tenant_id = ? AND id = ?"))
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(row_to_container))
     }
 
     /// A tenant's container by name.
-    pub async fn container_by_name(
-        &self,
-        tenant: &str,
-        name: &str,
-    ) -> sqlx::Result<Option<ContainerRow>> {
-        Ok(
-            sqlx::query(select_containers!("WHERE tenant_id = ? AND name = ?"))
-                .bind(tenant)
-                .bind(name)
-                .fetch_optional(self.pool())
-                .await?
-                .map(row_to_container),
-        )
+    pub async fn container_by_name(&self, tenant: &str, name: &str) -> sqlx::Result<Option<ContainerRow>> {
+        Ok(sqlx::query(select_containers!("WHERE tenant_id = ? AND name = ?"))
+            .bind(tenant)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?
+            .map(row_to_container))
     }
 
     /// Ids of a tenant's containers starting with `prefix` (at most two, to detect ambiguity).
-    pub async fn container_ids_with_prefix(
-        &self,
-        tenant: &str,
-        prefix: &str,
-    ) -> sqlx::Result<Vec<String>> {
+    pub async fn container_ids_with_prefix(&self, tenant: &str, prefix: &str) -> sqlx::Result<Vec<String>> {
         let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
         sqlx::query_scalar("SELECT id FROM containers WHERE tenant_id = ? AND id LIKE ? LIMIT 2")
             .bind(tenant)
@@ -167,27 +155,23 @@ impl Store {
 
     /// A tenant's containers, newest first.
     pub async fn containers(&self, tenant: &str) -> sqlx::Result<Vec<ContainerRow>> {
-        Ok(sqlx::query(select_containers!(
-            "WHERE tenant_id = ? ORDER BY created_at DESC, rowid DESC"
-        ))
-        .bind(tenant)
-        .fetch_all(self.pool())
-        .await?
-        .into_iter()
-        .map(row_to_container)
-        .collect())
+        Ok(sqlx::query(select_containers!("WHERE tenant_id = ? ORDER BY created_at DESC, rowid DESC"))
+            .bind(tenant)
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(row_to_container)
+            .collect())
     }
 
     /// Every tenant's containers whose state says a process may be alive, for recovery at start.
     pub async fn live_containers(&self) -> sqlx::Result<Vec<ContainerRow>> {
-        Ok(sqlx::query(select_containers!(
-            "WHERE status IN ('running', 'paused', 'restarting', 'removing')"
-        ))
-        .fetch_all(self.pool())
-        .await?
-        .into_iter()
-        .map(row_to_container)
-        .collect())
+        Ok(sqlx::query(select_containers!("WHERE status IN ('running', 'paused', 'restarting', 'removing')"))
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(row_to_container)
+            .collect())
     }
 
     /// Writes a container's state.
@@ -233,19 +217,12 @@ impl Store {
 
     /// Deletes a container's row.
     pub async fn delete_container(&self, id: &str) -> sqlx::Result<()> {
-        sqlx::query("DELETE FROM containers WHERE id = ?")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        sqlx::query("DELETE FROM containers WHERE id = ?").bind(id).execute(self.pool()).await?;
         Ok(())
     }
 
     /// Ids and statuses of a tenant's containers created from an image.
-    pub async fn containers_using_image(
-        &self,
-        tenant: &str,
-        image_id: &str,
-    ) -> sqlx::Result<Vec<(String, String)>> {
+    pub async fn containers_using_image(&self, tenant: &str, image_id: &str) -> sqlx::Result<Vec<(String, String)>> {
         sqlx::query_as("SELECT id, status FROM containers WHERE tenant_id = ? AND image_id = ?")
             .bind(tenant)
             .bind(image_id)
@@ -254,16 +231,11 @@ impl Store {
     }
 
     /// Counts a tenant's containers by status, for `/info`.
-    pub async fn count_containers_by_status(
-        &self,
-        tenant: &str,
-    ) -> sqlx::Result<Vec<(String, i64)>> {
-        sqlx::query_as(
-            "SELECT status, COUNT(*) FROM containers WHERE tenant_id = ? GROUP BY status",
-        )
-        .bind(tenant)
-        .fetch_all(self.pool())
-        .await
+    pub async fn count_containers_by_status(&self, tenant: &str) -> sqlx::Result<Vec<(String, i64)>> {
+        sqlx::query_as("SELECT status, COUNT(*) FROM containers WHERE tenant_id = ? GROUP BY status")
+            .bind(tenant)
+            .fetch_all(self.pool())
+            .await
     }
 }
 
@@ -275,10 +247,7 @@ mod tests {
     #[tokio::test]
     async fn names_are_unique_per_tenant_and_state_round_trips() {
         let (store, _dir) = test_store().await;
-        store
-            .insert_image(T, "sha256:aa", b"{}", None, &[])
-            .await
-            .unwrap();
+        store.insert_image(T, "sha256:aa", b"{}", None, &[]).await.unwrap();
         let row = ContainerRow {
             tenant_id: T.into(),
             id: "c1".into(),
@@ -288,50 +257,21 @@ mod tests {
             config: "{}".into(),
             host_config: "{}".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
-            state: ContainerState {
-                status: "created".into(),
-                ..Default::default()
-            },
+            state: ContainerState { status: "created".into(), ..Default::default() },
         };
         store.insert_container(&row).await.unwrap();
-        let twin = ContainerRow {
-            id: "c2".into(),
-            ..row.clone()
-        };
-        assert!(matches!(
-            store.insert_container(&twin).await,
-            Err(NameError::Taken)
-        ));
-        let other = ContainerRow {
-            id: "c2".into(),
-            name: "db".into(),
-            ..row.clone()
-        };
+        let twin = ContainerRow { id: "c2".into(), ..row.clone() };
+        assert!(matches!(store.insert_container(&twin).await, Err(NameError::Taken)));
+        let other = ContainerRow { id: "c2".into(), name: "db".into(), ..row.clone() };
         store.insert_container(&other).await.unwrap();
-        assert!(matches!(
-            store.rename_container("c2", "web").await,
-            Err(NameError::Taken)
-        ));
-        let state = ContainerState {
-            status: "running".into(),
-            pid: 42,
-            started_at: Some("t".into()),
-            ..Default::default()
-        };
+        assert!(matches!(store.rename_container("c2", "web").await, Err(NameError::Taken)));
+        let state =
+            ContainerState { status: "running".into(), pid: 42, started_at: Some("t".into()), ..Default::default() };
         store.set_container_state("c1", &state).await.unwrap();
-        assert_eq!(
-            store.container(T, "c1").await.unwrap().unwrap().state,
-            state
-        );
+        assert_eq!(store.container(T, "c1").await.unwrap().unwrap().state, state);
         assert_eq!(store.live_containers().await.unwrap().len(), 1);
-        assert_eq!(
-            store.container_by_name(T, "db").await.unwrap().unwrap().id,
-            "c2"
-        );
-        assert_eq!(
-            store.container_ids_with_prefix(T, "c").await.unwrap().len(),
-            2
-        );
+        assert_eq!(store.container_by_name(T, "db").await.unwrap().unwrap().id, "c2");
+        assert_eq!(store.container_ids_with_prefix(T, "c").await.unwrap().len(), 2);
         store.delete_container("c1").await.unwrap();
         assert!(store.container(T, "c1").await.unwrap().is_none());
     }

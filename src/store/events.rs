@@ -29,10 +29,7 @@ impl Store {
         .await?
         .last_insert_rowid();
         if seq % 1000 == 0 {
-            sqlx::query("DELETE FROM events WHERE seq <= ?")
-                .bind(seq - EVENT_RETENTION)
-                .execute(self.pool())
-                .await?;
+            sqlx::query("DELETE FROM events WHERE seq <= ?").bind(seq - EVENT_RETENTION).execute(self.pool()).await?;
         }
         Ok(seq)
     }

@@ -22,15 +22,11 @@ impl Engine {
         request: CreateRequest,
     ) -> Result<(String, Vec<String>)> {
         let name = match name.filter(|n| !n.is_empty()) {
-            Some(name) => validate_name(name)
-                .map_err(Error::InvalidArgument)?
-                .to_string(),
+            Some(name) => validate_name(name).map_err(Error::InvalidArgument)?.to_string(),
             None => random_name(),
         };
         if request.config.image.is_empty() {
-            return Err(Error::InvalidArgument(
-                "config cannot be empty in order to create a container".into(),
-            ));
+            return Err(Error::InvalidArgument("config cannot be empty in order to create a container".into()));
         }
         let image = self.inspect_image(tenant, &request.config.image).await?;
         let mut host_config = request.host_config;
@@ -46,20 +42,12 @@ impl Engine {
             config: serde_json::to_string(&config).map_err(anyhow::Error::from)?,
             host_config: serde_json::to_string(&host_config).map_err(anyhow::Error::from)?,
             created_at: crate::runtime::now_rfc3339_nanos(),
-            state: ContainerState {
-                status: "created".into(),
-                ..Default::default()
-            },
+            state: ContainerState { status: "created".into(), ..Default::default() },
         };
         match self.store.insert_container(&row).await {
             Ok(()) => {}
             Err(NameError::Taken) => {
-                let holder = self
-                    .store
-                    .container_by_name(tenant, &name)
-                    .await?
-                    .map(|c| c.id)
-                    .unwrap_or_default();
+                let holder = self.store.container_by_name(tenant, &name).await?.map(|c| c.id).unwrap_or_default();
                 return Err(Error::Conflict(format!(
                     "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
                 )));
@@ -72,15 +60,7 @@ impl Engine {
             return Err(e);
         }
         let image_ref = container.config.image.clone();
-        self.events
-            .emit(
-                tenant,
-                "container",
-                "create",
-                &id,
-                &[("image", &image_ref), ("name", &name)],
-            )
-            .await;
+        self.events.emit(tenant, "container", "create", &id, &[("image", &image_ref), ("name", &name)]).await;
         Ok((id, warnings))
     }
 }
@@ -114,15 +94,11 @@ fn normalize_host_config(hc: &mut HostConfig) -> Result<Vec<String>> {
         "" => hc.restart_policy.name = "no".into(),
         "no" | "always" | "unless-stopped" | "on-failure" => {}
         other => {
-            return Err(Error::InvalidArgument(format!(
-                "invalid restart policy '{other}'"
-            )));
+            return Err(Error::InvalidArgument(format!("invalid restart policy '{other}'")));
         }
     }
     if hc.restart_policy.maximum_retry_count < 0 {
-        return Err(Error::InvalidArgument(
-            "invalid restart policy: maximum retry count cannot be negative".into(),
-        ));
+        return Err(Error::InvalidArgument("invalid restart policy: maximum retry count cannot be negative".into()));
     }
     if hc.restart_policy.name != "on-failure" && hc.restart_policy.maximum_retry_count != 0 {
         return Err(Error::InvalidArgument(format!(
@@ -131,14 +107,10 @@ fn normalize_host_config(hc: &mut HostConfig) -> Result<Vec<String>> {
         )));
     }
     if hc.auto_remove && hc.restart_policy.name != "no" {
-        return Err(Error::InvalidArgument(
-            "can't create 'AutoRemove' container with restart policy".into(),
-        ));
+        return Err(Error::InvalidArgument("can't create 'AutoRemove' container with restart policy".into()));
     }
     if hc.memory > 0 && hc.memory < MIN_MEMORY {
-        return Err(Error::InvalidArgument(
-            "Minimum memory limit allowed is 6MB".into(),
-        ));
+        return Err(Error::InvalidArgument("Minimum memory limit allowed is 6MB".into()));
     }
     if hc.memory > 0 && hc.memory_swap > 0 && hc.memory_swap < hc.memory {
         return Err(Error::InvalidArgument(
@@ -154,29 +126,19 @@ fn normalize_host_config(hc: &mut HostConfig) -> Result<Vec<String>> {
         hc.memory_swap = 2 * hc.memory;
     }
     if hc.nano_cpus > 0 && hc.cpu_period > 0 {
-        return Err(Error::InvalidArgument(
-            "Conflicting options: Nano CPUs and CPU Period cannot both be set".into(),
-        ));
+        return Err(Error::InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set".into()));
     }
     if hc.nano_cpus > 0 && hc.cpu_quota > 0 {
-        return Err(Error::InvalidArgument(
-            "Conflicting options: Nano CPUs and CPU Quota cannot both be set".into(),
-        ));
+        return Err(Error::InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set".into()));
     }
     if hc.nano_cpus < 0 {
-        return Err(Error::InvalidArgument(
-            "Range of CPUs is from 0.01 to the number of CPUs available".into(),
-        ));
+        return Err(Error::InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available".into()));
     }
     if hc.blkio_weight > 0 && !(10..=1000).contains(&hc.blkio_weight) {
-        return Err(Error::InvalidArgument(
-            "Range of blkio weight is from 10 to 1000".into(),
-        ));
+        return Err(Error::InvalidArgument("Range of blkio weight is from 10 to 1000".into()));
     }
     if hc.shm_size < 0 {
-        return Err(Error::InvalidArgument(
-            "SHM size can not be less than 0".into(),
-        ));
+        return Err(Error::InvalidArgument("SHM size can not be less than 0".into()));
     }
     if hc.shm_size == 0 {
         hc.shm_size = DEFAULT_SHM_SIZE;
@@ -254,9 +216,7 @@ fn merge_config(mut config: Config, image: &ImageContainerConfig, id: &str) -> R
 /// dockerd's `ReplaceOrAppendEnvValues`: `K=V` replaces or appends; a bare `K` unsets `K`.
 fn set_env(env: &mut Vec<String>, entry: &str) {
     let key = entry.split_once('=').map_or(entry, |(k, _)| k);
-    let position = env
-        .iter()
-        .position(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key);
+    let position = env.iter().position(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key);
     match (entry.contains('='), position) {
         (true, Some(i)) => env[i] = entry.to_string(),
         (true, None) => env.push(entry.to_string()),
@@ -270,8 +230,7 @@ fn set_env(env: &mut Vec<String>, entry: &str) {
 impl Config {
     /// Neither an entrypoint nor a command.
     fn command_is_empty(&self) -> bool {
-        self.entrypoint.as_ref().is_none_or(Vec::is_empty)
-            && self.cmd.as_ref().is_none_or(Vec::is_empty)
+        self.entrypoint.as_ref().is_none_or(Vec::is_empty) && self.cmd.as_ref().is_none_or(Vec::is_empty)
     }
 }
 
@@ -284,9 +243,7 @@ mod tests {
             env: vec!["PATH=/usr/bin:/bin".into(), "A=image".into()],
             cmd: Some(vec!["sh".into()]),
             working_dir: "/srv".into(),
-            labels: [("from".to_string(), "image".to_string())]
-                .into_iter()
-                .collect(),
+            labels: [("from".to_string(), "image".to_string())].into_iter().collect(),
             ..Default::default()
         }
     }
@@ -311,10 +268,7 @@ mod tests {
     #[test]
     fn entrypoint_drops_the_image_cmd_and_empty_is_refused() {
         let id = "a".repeat(64);
-        let config = Config {
-            entrypoint: Some(vec!["/bin/true".into()]),
-            ..Default::default()
-        };
+        let config = Config { entrypoint: Some(vec!["/bin/true".into()]), ..Default::default() };
         let merged = merge_config(config, &image(), &id).unwrap();
         assert_eq!(merged.cmd, None);
         let nothing = ImageContainerConfig::default();
@@ -323,30 +277,17 @@ mod tests {
 
     #[test]
     fn host_config_defaults_and_conflicts() {
-        let mut hc = HostConfig {
-            memory: 64 << 20,
-            ..Default::default()
-        };
+        let mut hc = HostConfig { memory: 64 << 20, ..Default::default() };
         normalize_host_config(&mut hc).unwrap();
         assert_eq!(hc.memory_swap, 128 << 20);
         assert_eq!(hc.network_mode, "bridge");
         assert_eq!(hc.restart_policy.name, "no");
         assert_eq!(hc.shm_size, DEFAULT_SHM_SIZE);
-        let mut bad = HostConfig {
-            nano_cpus: 1,
-            cpu_period: 100000,
-            ..Default::default()
-        };
+        let mut bad = HostConfig { nano_cpus: 1, cpu_period: 100000, ..Default::default() };
         assert!(normalize_host_config(&mut bad).is_err());
-        let mut tiny = HostConfig {
-            memory: 1024,
-            ..Default::default()
-        };
+        let mut tiny = HostConfig { memory: 1024, ..Default::default() };
         assert!(normalize_host_config(&mut tiny).is_err());
-        let mut rm = HostConfig {
-            auto_remove: true,
-            ..Default::default()
-        };
+        let mut rm = HostConfig { auto_remove: true, ..Default::default() };
         rm.restart_policy.name = "always".into();
         assert!(normalize_host_config(&mut rm).is_err());
     }

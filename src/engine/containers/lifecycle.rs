@@ -38,9 +38,7 @@ impl FromStr for WaitCondition {
             "" | "not-running" => Ok(WaitCondition::NotRunning),
             "next-exit" => Ok(WaitCondition::NextExit),
             "removed" => Ok(WaitCondition::Removed),
-            other => Err(Error::InvalidArgument(format!(
-                "invalid condition: {other:?}"
-            ))),
+            other => Err(Error::InvalidArgument(format!("invalid condition: {other:?}"))),
         }
     }
 }
@@ -55,15 +53,10 @@ pub type AttachFuture = Pin<Box<dyn Future<Output = Option<tokio::net::UnixStrea
 pub fn parse_signal(text: &str) -> Result<Signal> {
     let text = text.trim();
     if let Ok(number) = text.parse::<i32>() {
-        return Signal::try_from(number)
-            .map_err(|_| Error::InvalidArgument(format!("Invalid signal: {text}")));
+        return Signal::try_from(number).map_err(|_| Error::InvalidArgument(format!("Invalid signal: {text}")));
     }
     let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
     Signal::from_str(&name).map_err(|_| Error::InvalidArgument(format!("Invalid signal: {text}")))
 }
 
@@ -94,13 +87,7 @@ impl Engine {
                 };
                 self.store.set_container_state(&c.row.id, &state).await?;
                 self.events
-                    .emit(
-                        tenant,
-                        "container",
-                        "start",
-                        &c.row.id,
-                        &[("image", &c.config.image), ("name", &c.row.name)],
-                    )
+                    .emit(tenant, "container", "start", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
                     .await;
                 self.spawn_monitor(tenant.to_string(), c.row.id.clone());
                 Ok(())
@@ -108,11 +95,7 @@ impl Engine {
             Err(message) => {
                 remove_cgroup(cgroup).await;
                 let code = start_failure_exit_code(&message);
-                let status = if c.row.state.started_at.is_some() {
-                    "exited"
-                } else {
-                    "created"
-                };
+                let status = if c.row.state.started_at.is_some() { "exited" } else { "created" };
                 let state = ContainerState {
                     status: status.into(),
                     exit_code: code,
@@ -121,10 +104,7 @@ impl Engine {
                     ..c.row.state.clone()
                 };
                 self.store.set_container_state(&c.row.id, &state).await?;
-                live.pending_attach
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clear();
+                live.pending_attach.lock().unwrap_or_else(|e| e.into_inner()).clear();
                 live.lifecycle.send_modify(|l| {
                     l.exits += 1;
                     l.exit_code = code;
@@ -144,9 +124,10 @@ impl Engine {
 
     /// Makes the container's cgroup with its limits.
     async fn create_cgroup(&self, c: &Container) -> Result<Cgroup> {
-        let layout = self.cgroups.clone().ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!("cgroups are not available on this host"))
-        })?;
+        let layout = self
+            .cgroups
+            .clone()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("cgroups are not available on this host")))?;
         let resources = spec::resources(c);
         let relative = crate::runtime::cgroups::container_cgroup_path(&c.row.id);
         tokio::task::spawn_blocking(move || Cgroup::create(&layout, &relative, &resources))
@@ -162,37 +143,19 @@ impl Engine {
         bundle_dir: &std::path::Path,
         cgroup: &Cgroup,
     ) -> std::result::Result<i32, String> {
-        let image = self
-            .store
-            .image(&c.row.tenant_id, &c.row.image_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        let image = image
-            .ok_or_else(|| format!("the image {} of this container is gone", c.row.image_id))?;
+        let image = self.store.image(&c.row.tenant_id, &c.row.image_id).await.map_err(|e| e.to_string())?;
+        let image = image.ok_or_else(|| format!("the image {} of this container is gone", c.row.image_id))?;
         let mut layers = Vec::new();
         for layer in &image.layers {
-            layers.push(
-                self.layers
-                    .layer_dir(&layer.diff_id)
-                    .map_err(|e| e.to_string())?,
-            );
+            layers.push(self.layers.layer_dir(&layer.diff_id).map_err(|e| e.to_string())?);
         }
         let joined_network = match spec::network_mode(&c.host_config.network_mode) {
             NetworkChoice::Container(other) => {
-                let other = self
-                    .resolve_container(&c.row.tenant_id, other)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let other = self.resolve_container(&c.row.tenant_id, other).await.map_err(|e| e.to_string())?;
                 if !other.is_running() {
-                    return Err(format!(
-                        "cannot join network of a non running container: {}",
-                        other.row.id
-                    ));
+                    return Err(format!("cannot join network of a non running container: {}", other.row.id));
                 }
-                Some(std::path::PathBuf::from(format!(
-                    "/proc/{}/ns/net",
-                    other.row.state.pid
-                )))
+                Some(std::path::PathBuf::from(format!("/proc/{}/ns/net", other.row.state.pid)))
             }
             _ => None,
         };
@@ -205,20 +168,13 @@ impl Engine {
             oom_file: cgroup.oom_events_file(),
         };
         let container_spec = spec::container_spec(c, &inputs).map_err(|e| e.to_string())?;
-        let shim_options =
-            spec::shim_options(c, inputs.oom_file.clone()).map_err(|e| e.to_string())?;
+        let shim_options = spec::shim_options(c, inputs.oom_file.clone()).map_err(|e| e.to_string())?;
         let etc = spec::etc_files(c, bundle::host_resolv_conf());
         bundle::write_start_files(bundle_dir, &container_spec, &shim_options, &etc)
             .map_err(|e| format!("writing the bundle: {e}"))?;
         let pid = shim::launch(&self.kapsel_exe, bundle_dir).await?;
-        let pending: Vec<PendingAttach> = std::mem::take(
-            &mut *self
-                .live
-                .get(&c.row.id)
-                .pending_attach
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
+        let pending: Vec<PendingAttach> =
+            std::mem::take(&mut *self.live.get(&c.row.id).pending_attach.lock().unwrap_or_else(|e| e.into_inner()));
         for attach in pending {
             let (stdin, stdout, stderr) = attach.streams;
             if let Ok(stream) = shim::attach(bundle_dir, stdin, stdout, stderr).await {
@@ -260,12 +216,7 @@ impl Engine {
     }
 
     /// Records an exit: state, cgroup, events, waiters, and `--rm`.
-    async fn handle_exit(
-        self: &Arc<Self>,
-        tenant: &str,
-        id: &str,
-        record: ExitRecord,
-    ) -> Result<()> {
+    async fn handle_exit(self: &Arc<Self>, tenant: &str, id: &str, record: ExitRecord) -> Result<()> {
         let Some(row) = self.store.container(tenant, id).await? else {
             return Ok(());
         };
@@ -282,20 +233,11 @@ impl Engine {
         };
         self.store.set_container_state(id, &state).await?;
         if let Some(layout) = self.cgroups.clone() {
-            remove_cgroup(Cgroup::open(
-                &layout,
-                &crate::runtime::cgroups::container_cgroup_path(id),
-            ))
-            .await;
+            remove_cgroup(Cgroup::open(&layout, &crate::runtime::cgroups::container_cgroup_path(id))).await;
         }
-        let attributes = [
-            ("image", c.config.image.as_str()),
-            ("name", c.row.name.as_str()),
-        ];
+        let attributes = [("image", c.config.image.as_str()), ("name", c.row.name.as_str())];
         if record.oom_killed {
-            self.events
-                .emit(tenant, "container", "oom", id, &attributes)
-                .await;
+            self.events.emit(tenant, "container", "oom", id, &attributes).await;
         }
         let code = record.exit_code.to_string();
         let mut die = attributes.to_vec();
@@ -316,12 +258,7 @@ impl Engine {
     }
 
     /// `docker kill`: sends a signal (SIGKILL by default).
-    pub async fn kill_container(
-        &self,
-        tenant: &str,
-        name: &str,
-        signal: Option<&str>,
-    ) -> Result<()> {
+    pub async fn kill_container(&self, tenant: &str, name: &str, signal: Option<&str>) -> Result<()> {
         let c = self.resolve_container(tenant, name).await?;
         if !c.is_running() {
             return Err(Error::Conflict(format!(
@@ -335,34 +272,16 @@ impl Engine {
         };
         self.signal(&c, signal).await?;
         let number = (signal as i32).to_string();
-        self.events
-            .emit(
-                tenant,
-                "container",
-                "kill",
-                &c.row.id,
-                &[("name", &c.row.name), ("signal", &number)],
-            )
-            .await;
+        self.events.emit(tenant, "container", "kill", &c.row.id, &[("name", &c.row.name), ("signal", &number)]).await;
         Ok(())
     }
 
     async fn signal(&self, c: &Container, signal: Signal) -> Result<()> {
-        match shim::call(
-            &self.bundle_dir(&c.row.id),
-            &Request::Kill {
-                signal: signal as i32,
-            },
-        )
-        .await
-        {
+        match shim::call(&self.bundle_dir(&c.row.id), &Request::Kill { signal: signal as i32 }).await {
             Ok(Reply::Ok) => Ok(()),
             Ok(Reply::Error { message }) => Err(Error::Conflict(message)),
             Ok(_) => Ok(()),
-            Err(e) => Err(Error::Conflict(format!(
-                "container {} is not running: {e}",
-                c.row.id
-            ))),
+            Err(e) => Err(Error::Conflict(format!("container {} is not running: {e}", c.row.id))),
         }
     }
 
@@ -379,25 +298,15 @@ impl Engine {
         if !c.is_running() {
             return Err(Error::NotModified);
         }
-        let signal = match signal.filter(|s| !s.is_empty()).or(c
-            .config
-            .stop_signal
-            .as_deref()
-            .filter(|s| !s.is_empty()))
-        {
-            Some(s) => parse_signal(s)?,
-            None => Signal::SIGTERM,
-        };
+        let signal =
+            match signal.filter(|s| !s.is_empty()).or(c.config.stop_signal.as_deref().filter(|s| !s.is_empty())) {
+                Some(s) => parse_signal(s)?,
+                None => Signal::SIGTERM,
+            };
         let timeout = timeout.or(c.config.stop_timeout).unwrap_or(10);
         self.stop(&c, signal, timeout).await?;
         self.events
-            .emit(
-                tenant,
-                "container",
-                "stop",
-                &c.row.id,
-                &[("image", &c.config.image), ("name", &c.row.name)],
-            )
+            .emit(tenant, "container", "stop", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
             .await;
         Ok(())
     }
@@ -411,10 +320,7 @@ impl Engine {
         let _ = self.signal(c, signal).await;
         if timeout >= 0 {
             let wait = lifecycle.wait_for(exited);
-            if tokio::time::timeout(Duration::from_secs(timeout as u64), wait)
-                .await
-                .is_ok()
-            {
+            if tokio::time::timeout(Duration::from_secs(timeout as u64), wait).await.is_ok() {
                 return Ok(());
             }
             let _ = self.signal(c, Signal::SIGKILL).await;
@@ -438,25 +344,14 @@ impl Engine {
         let c = self.resolve_container(tenant, name).await?;
         self.start_container(tenant, &c.row.id).await?;
         self.events
-            .emit(
-                tenant,
-                "container",
-                "restart",
-                &c.row.id,
-                &[("image", &c.config.image), ("name", &c.row.name)],
-            )
+            .emit(tenant, "container", "restart", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
             .await;
         Ok(())
     }
 
     /// `docker wait`: resolves the container now (so an unknown one is a 404 before any body),
     /// and returns a future of its exit code under the condition.
-    pub async fn wait_container(
-        &self,
-        tenant: &str,
-        name: &str,
-        condition: WaitCondition,
-    ) -> Result<WaitFuture> {
+    pub async fn wait_container(&self, tenant: &str, name: &str, condition: WaitCondition) -> Result<WaitFuture> {
         let c = self.resolve_container(tenant, name).await?;
         let live = self.live.get(&c.row.id);
         let mut lifecycle = live.lifecycle.subscribe();
@@ -491,9 +386,7 @@ impl Engine {
         let (stdin, stdout, stderr) = streams;
         let stdin = stdin && c.config.open_stdin;
         if c.is_running() {
-            let stream = shim::attach(&self.bundle_dir(&c.row.id), stdin, stdout, stderr)
-                .await
-                .ok();
+            let stream = shim::attach(&self.bundle_dir(&c.row.id), stdin, stdout, stderr).await.ok();
             return Ok((c, Box::pin(async move { stream })));
         }
         let (deliver, receive) = tokio::sync::oneshot::channel();
@@ -501,34 +394,17 @@ impl Engine {
         live.pending_attach
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(PendingAttach {
-                streams: (stdin, stdout, stderr),
-                deliver,
-            });
+            .push(PendingAttach { streams: (stdin, stdout, stderr), deliver });
         Ok((c, Box::pin(async move { receive.await.ok() })))
     }
 
     /// `docker resize`.
-    pub async fn resize_container(
-        &self,
-        tenant: &str,
-        name: &str,
-        height: u16,
-        width: u16,
-    ) -> Result<()> {
+    pub async fn resize_container(&self, tenant: &str, name: &str, height: u16, width: u16) -> Result<()> {
         let c = self.resolve_container(tenant, name).await?;
         if !c.is_running() {
-            return Err(Error::Conflict(format!(
-                "Container {} is not running",
-                c.row.id
-            )));
+            return Err(Error::Conflict(format!("Container {} is not running", c.row.id)));
         }
-        match shim::call(
-            &self.bundle_dir(&c.row.id),
-            &Request::Resize { height, width },
-        )
-        .await
-        {
+        match shim::call(&self.bundle_dir(&c.row.id), &Request::Resize { height, width }).await {
             Ok(Reply::Error { message }) => Err(Error::InvalidArgument(message)),
             _ => Ok(()),
         }
@@ -560,29 +436,16 @@ impl Engine {
     async fn delete_container(&self, c: &Container) -> Result<()> {
         let id = c.row.id.clone();
         if let Some(layout) = self.cgroups.clone() {
-            remove_cgroup(Cgroup::open(
-                &layout,
-                &crate::runtime::cgroups::container_cgroup_path(&id),
-            ))
-            .await;
+            remove_cgroup(Cgroup::open(&layout, &crate::runtime::cgroups::container_cgroup_path(&id))).await;
         }
         let bundle_dir = self.bundle_dir(&id);
         tokio::task::spawn_blocking(move || bundle::remove(&bundle_dir)).await??;
         self.store.delete_container(&id).await?;
         self.events
-            .emit(
-                &c.row.tenant_id,
-                "container",
-                "destroy",
-                &id,
-                &[("image", &c.config.image), ("name", &c.row.name)],
-            )
+            .emit(&c.row.tenant_id, "container", "destroy", &id, &[("image", &c.config.image), ("name", &c.row.name)])
             .await;
         let live = self.live.get(&id);
-        live.pending_attach
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        live.pending_attach.lock().unwrap_or_else(|e| e.into_inner()).clear();
         live.lifecycle.send_modify(|l| l.removed = true);
         self.live.forget(&id);
         Ok(())
@@ -594,9 +457,7 @@ impl Engine {
         tenant: &str,
         filters: &crate::engine::filters::Filters,
     ) -> Result<Vec<String>> {
-        filters
-            .validate(&["label", "label!", "until"])
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        filters.validate(&["label", "label!", "until"]).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let until = match filters.values("until").first() {
             Some(u) => Some(
                 super::logs::parse_log_time(u)
@@ -613,12 +474,10 @@ impl Engine {
             if filters.contains("label!") && filters.match_labels_key("label!", &c.config.labels) {
                 continue;
             }
-            let created = time::OffsetDateTime::parse(
-                &c.row.created_at,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .map(|t| t.unix_timestamp_nanos())
-            .unwrap_or(0);
+            let created =
+                time::OffsetDateTime::parse(&c.row.created_at, &time::format_description::well_known::Rfc3339)
+                    .map(|t| t.unix_timestamp_nanos())
+                    .unwrap_or(0);
             if until.is_some_and(|u| created >= u) {
                 continue;
             }
@@ -633,9 +492,7 @@ impl Engine {
     /// `docker rename`.
     pub async fn rename_container(&self, tenant: &str, name: &str, new_name: &str) -> Result<()> {
         let c = self.resolve_container(tenant, name).await?;
-        let new_name = super::names::validate_name(new_name)
-            .map_err(Error::InvalidArgument)?
-            .to_string();
+        let new_name = super::names::validate_name(new_name).map_err(Error::InvalidArgument)?.to_string();
         match self.store.rename_container(&c.row.id, &new_name).await {
             Ok(()) => {}
             Err(crate::store::containers::NameError::Taken) => {
@@ -651,10 +508,7 @@ impl Engine {
                 "container",
                 "rename",
                 &c.row.id,
-                &[
-                    ("name", &new_name),
-                    ("oldName", &format!("/{}", c.row.name)),
-                ],
+                &[("name", &new_name), ("oldName", &format!("/{}", c.row.name))],
             )
             .await;
         Ok(())
@@ -665,9 +519,7 @@ impl Engine {
     pub async fn recover_containers(self: &Arc<Self>) -> Result<()> {
         for row in self.store.live_containers().await? {
             let bundle_dir = self.bundle_dir(&row.id);
-            let alive = tokio::net::UnixStream::connect(shim::socket_path(&bundle_dir))
-                .await
-                .is_ok();
+            let alive = tokio::net::UnixStream::connect(shim::socket_path(&bundle_dir)).await.is_ok();
             if alive {
                 tracing::info!(container = %row.id, "found a running container again");
                 self.spawn_monitor(row.tenant_id.clone(), row.id.clone());
@@ -694,9 +546,7 @@ async fn remove_cgroup(cgroup: Cgroup) {
 
 /// The exit code dockerd records for a start failure, from its text.
 fn start_failure_exit_code(message: &str) -> i64 {
-    if message.contains("executable file not found")
-        || message.contains("no such file or directory")
-    {
+    if message.contains("executable file not found") || message.contains("no such file or directory") {
         127
     } else if message.contains("permission denied") || message.contains("is a directory") {
         126
@@ -720,16 +570,10 @@ mod tests {
 
     #[test]
     fn start_failures_map_to_cli_exit_codes() {
-        assert_eq!(
-            start_failure_exit_code("exec: \"x\": executable file not found in $PATH"),
-            127
-        );
+        assert_eq!(start_failure_exit_code("exec: \"x\": executable file not found in $PATH"), 127);
         assert_eq!(start_failure_exit_code("exec /etc: permission denied"), 126);
         assert_eq!(start_failure_exit_code("mount failed"), 128);
-        assert_eq!(
-            "removed".parse::<WaitCondition>().unwrap(),
-            WaitCondition::Removed
-        );
+        assert_eq!("removed".parse::<WaitCondition>().unwrap(), WaitCondition::Removed);
         assert!("bogus".parse::<WaitCondition>().is_err());
     }
 }

@@ -74,10 +74,7 @@ fn read_logs(
     lifecycle: watch::Receiver<Lifecycle>,
     sender: &mpsc::Sender<LogLine>,
 ) {
-    let mut files: Vec<PathBuf> = (1..100)
-        .map(|n| rotated_path(live, n))
-        .take_while(|p| p.exists())
-        .collect();
+    let mut files: Vec<PathBuf> = (1..100).map(|n| rotated_path(live, n)).take_while(|p| p.exists()).collect();
     files.reverse();
     let mut backlog: VecDeque<LogLine> = VecDeque::new();
     let keep = |backlog: &mut VecDeque<LogLine>, line: LogLine| {
@@ -90,10 +87,7 @@ fn read_logs(
     };
     for path in &files {
         if let Ok(file) = File::open(path) {
-            for line in BufReader::new(file)
-                .lines()
-                .map_while(std::result::Result::ok)
-            {
+            for line in BufReader::new(file).lines().map_while(std::result::Result::ok) {
                 if let Some(line) = select(&line, options) {
                     keep(&mut backlog, line);
                 }
@@ -116,9 +110,7 @@ fn read_logs(
             l.exits > exits_at_start || l.removed
         };
         let mut alive = true;
-        offset = read_from(&mut file, offset, options, &mut |line| {
-            alive &= sender.blocking_send(line).is_ok()
-        });
+        offset = read_from(&mut file, offset, options, &mut |line| alive &= sender.blocking_send(line).is_ok());
         if !alive || sender.is_closed() {
             return;
         }
@@ -140,12 +132,7 @@ fn read_logs(
 }
 
 /// Reads complete lines from `offset`; returns the offset after the last complete line.
-fn read_from(
-    file: &mut File,
-    offset: u64,
-    options: &LogOptions,
-    emit: &mut dyn FnMut(LogLine),
-) -> u64 {
+fn read_from(file: &mut File, offset: u64, options: &LogOptions, emit: &mut dyn FnMut(LogLine)) -> u64 {
     if file.seek(SeekFrom::Start(offset)).is_err() {
         return offset;
     }
@@ -171,9 +158,7 @@ fn read_from(
 }
 
 fn send_all(lines: VecDeque<LogLine>, sender: &mpsc::Sender<LogLine>) -> bool {
-    lines
-        .into_iter()
-        .all(|line| sender.blocking_send(line).is_ok())
+    lines.into_iter().all(|line| sender.blocking_send(line).is_ok())
 }
 
 /// Parses a stored line and applies the stream and time selection.
@@ -184,23 +169,14 @@ fn select(line: &str, options: &LogOptions) -> Option<LogLine> {
         return None;
     }
     if options.since.is_some() || options.until.is_some() {
-        let at = time::OffsetDateTime::parse(
-            &entry.time,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .ok()?
-        .unix_timestamp_nanos();
-        if options.since.is_some_and(|since| at < since)
-            || options.until.is_some_and(|until| at > until)
-        {
+        let at = time::OffsetDateTime::parse(&entry.time, &time::format_description::well_known::Rfc3339)
+            .ok()?
+            .unix_timestamp_nanos();
+        if options.since.is_some_and(|since| at < since) || options.until.is_some_and(|until| at > until) {
             return None;
         }
     }
-    Some(LogLine {
-        stream,
-        time: entry.time,
-        text: entry.log,
-    })
+    Some(LogLine { stream, time: entry.time, text: entry.log })
 }
 
 /// Docker's `since`/`until`: unix seconds with an optional fraction, or RFC 3339.
@@ -208,18 +184,13 @@ pub fn parse_log_time(text: &str) -> Option<i128> {
     if text.is_empty() {
         return None;
     }
-    if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-    {
+    if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
         return Some(t.unix_timestamp_nanos());
     }
     let (seconds, fraction) = text.split_once('.').unwrap_or((text, ""));
     let seconds: i128 = seconds.parse().ok()?;
     let digits: String = fraction.chars().take(9).collect();
-    let nanos: i128 = if digits.is_empty() {
-        0
-    } else {
-        format!("{digits:0<9}").parse().ok()?
-    };
+    let nanos: i128 = if digits.is_empty() { 0 } else { format!("{digits:0<9}").parse().ok()? };
     Some(seconds * 1_000_000_000 + nanos)
 }
 
@@ -279,78 +250,22 @@ mod tests {
     fn reads_rotated_files_in_order_with_tail_and_streams() {
         let dir = tempfile::tempdir().unwrap();
         let live = dir.path().join(LOG_FILE);
-        write_log(
-            &rotated_path(&live, 2),
-            &[("stdout", "a\n", "2026-01-01T00:00:01Z")],
-        );
-        write_log(
-            &rotated_path(&live, 1),
-            &[("stderr", "b\n", "2026-01-01T00:00:02Z")],
-        );
-        write_log(
-            &live,
-            &[
-                ("stdout", "c\n", "2026-01-01T00:00:03Z"),
-                ("stdout", "d\n", "2026-01-01T00:00:04Z"),
-            ],
-        );
-        let all = LogOptions {
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        };
-        assert_eq!(
-            collect(&live, all.clone()),
-            vec!["a\n", "b\n", "c\n", "d\n"]
-        );
-        assert_eq!(
-            collect(
-                &live,
-                LogOptions {
-                    tail: Some(2),
-                    ..all.clone()
-                }
-            ),
-            vec!["c\n", "d\n"]
-        );
-        assert_eq!(
-            collect(
-                &live,
-                LogOptions {
-                    stderr: false,
-                    ..all.clone()
-                }
-            ),
-            vec!["a\n", "c\n", "d\n"]
-        );
+        write_log(&rotated_path(&live, 2), &[("stdout", "a\n", "2026-01-01T00:00:01Z")]);
+        write_log(&rotated_path(&live, 1), &[("stderr", "b\n", "2026-01-01T00:00:02Z")]);
+        write_log(&live, &[("stdout", "c\n", "2026-01-01T00:00:03Z"), ("stdout", "d\n", "2026-01-01T00:00:04Z")]);
+        let all = LogOptions { stdout: true, stderr: true, ..Default::default() };
+        assert_eq!(collect(&live, all.clone()), vec!["a\n", "b\n", "c\n", "d\n"]);
+        assert_eq!(collect(&live, LogOptions { tail: Some(2), ..all.clone() }), vec!["c\n", "d\n"]);
+        assert_eq!(collect(&live, LogOptions { stderr: false, ..all.clone() }), vec!["a\n", "c\n", "d\n"]);
         let since = parse_log_time("2026-01-01T00:00:02Z");
         let until = parse_log_time("2026-01-01T00:00:03Z");
-        assert_eq!(
-            collect(
-                &live,
-                LogOptions {
-                    since,
-                    until,
-                    ..all
-                }
-            ),
-            vec!["b\n", "c\n"]
-        );
+        assert_eq!(collect(&live, LogOptions { since, until, ..all }), vec!["b\n", "c\n"]);
     }
 
     #[test]
     fn times_parse_and_print_like_docker() {
-        assert_eq!(
-            parse_log_time("1704067200.5"),
-            Some(1_704_067_200_500_000_000)
-        );
-        assert_eq!(
-            parse_log_time("1704067200"),
-            Some(1_704_067_200_000_000_000)
-        );
-        assert_eq!(
-            timestamp_prefix("2026-01-01T00:00:01.5Z"),
-            "2026-01-01T00:00:01.500000000Z"
-        );
+        assert_eq!(parse_log_time("1704067200.5"), Some(1_704_067_200_500_000_000));
+        assert_eq!(parse_log_time("1704067200"), Some(1_704_067_200_000_000_000));
+        assert_eq!(timestamp_prefix("2026-01-01T00:00:01.5Z"), "2026-01-01T00:00:01.500000000Z");
     }
 }

@@ -36,23 +36,11 @@ pub struct Container {
 impl Container {
     /// Parses a stored row.
     pub fn from_row(row: ContainerRow) -> Result<Container> {
-        let config = serde_json::from_str(&row.config).map_err(|e| {
-            Error::Internal(anyhow::anyhow!(
-                "stored config of {} is invalid: {e}",
-                row.id
-            ))
-        })?;
-        let host_config = serde_json::from_str(&row.host_config).map_err(|e| {
-            Error::Internal(anyhow::anyhow!(
-                "stored host config of {} is invalid: {e}",
-                row.id
-            ))
-        })?;
-        Ok(Container {
-            row,
-            config,
-            host_config,
-        })
+        let config = serde_json::from_str(&row.config)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("stored config of {} is invalid: {e}", row.id)))?;
+        let host_config = serde_json::from_str(&row.host_config)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("stored host config of {} is invalid: {e}", row.id)))?;
+        Ok(Container { row, config, host_config })
     }
 
     /// The 12-hex short id.
@@ -62,10 +50,7 @@ impl Container {
 
     /// Whether a process may be alive (running or paused).
     pub fn is_running(&self) -> bool {
-        matches!(
-            self.row.state.status.as_str(),
-            "running" | "paused" | "restarting"
-        )
+        matches!(self.row.state.status.as_str(), "running" | "paused" | "restarting")
     }
 
     /// The path and arguments of the command, as inspect shows them.
@@ -129,10 +114,7 @@ impl LiveTable {
 
     /// Forgets a removed container (waiters keep their receiver).
     pub fn forget(&self, id: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 }
 
@@ -146,18 +128,11 @@ impl Engine {
         if let Some(row) = self.store.container(tenant, name).await? {
             return Container::from_row(row);
         }
-        if let Some(row) = self
-            .store
-            .container_by_name(tenant, name.strip_prefix('/').unwrap_or(name))
-            .await?
-        {
+        if let Some(row) = self.store.container_by_name(tenant, name.strip_prefix('/').unwrap_or(name)).await? {
             return Container::from_row(row);
         }
         if name.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let ids = self
-                .store
-                .container_ids_with_prefix(tenant, &name.to_ascii_lowercase())
-                .await?;
+            let ids = self.store.container_ids_with_prefix(tenant, &name.to_ascii_lowercase()).await?;
             match ids.as_slice() {
                 [id] => {
                     if let Some(row) = self.store.container(tenant, id).await? {
@@ -166,9 +141,7 @@ impl Engine {
                 }
                 [] => {}
                 _ => {
-                    return Err(Error::InvalidArgument(format!(
-                        "multiple IDs found with provided prefix: {name}"
-                    )));
+                    return Err(Error::InvalidArgument(format!("multiple IDs found with provided prefix: {name}")));
                 }
             }
         }

@@ -17,45 +17,25 @@ pub struct ListOptions {
 }
 
 const FILTERS: &[&str] = &[
-    "status", "name", "id", "label", "ancestor", "exited", "before", "since", "network", "volume",
-    "health", "publish", "expose", "is-task",
+    "status", "name", "id", "label", "ancestor", "exited", "before", "since", "network", "volume", "health", "publish",
+    "expose", "is-task",
 ];
 
 impl Engine {
     /// A tenant's containers that pass the filters, newest first.
-    pub async fn list_containers(
-        &self,
-        tenant: &str,
-        options: &ListOptions,
-    ) -> Result<Vec<Container>> {
+    pub async fn list_containers(&self, tenant: &str, options: &ListOptions) -> Result<Vec<Container>> {
         let filters = &options.filters;
-        filters
-            .validate(FILTERS)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        filters.validate(FILTERS).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         for status in filters.values("status") {
-            if ![
-                "created",
-                "restarting",
-                "running",
-                "removing",
-                "paused",
-                "exited",
-                "dead",
-            ]
-            .contains(&status.as_str())
+            if !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&status.as_str())
             {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid filter 'status={status}'"
-                )));
+                return Err(Error::InvalidArgument(format!("invalid filter 'status={status}'")));
             }
         }
         let exited: Vec<i64> = filters
             .values("exited")
             .iter()
-            .map(|e| {
-                e.parse()
-                    .map_err(|_| Error::InvalidArgument(format!("invalid filter 'exited={e}'")))
-            })
+            .map(|e| e.parse().map_err(|_| Error::InvalidArgument(format!("invalid filter 'exited={e}'"))))
             .collect::<Result<_>>()?;
         let mut ancestors = Vec::new();
         for name in filters.values("ancestor") {
@@ -71,10 +51,7 @@ impl Engine {
             Some(name) => Some(self.resolve_container(tenant, name).await?.row.created_at),
             None => None,
         };
-        let every_state = options.all
-            || options.limit > 0
-            || filters.contains("status")
-            || filters.contains("exited");
+        let every_state = options.all || options.limit > 0 || filters.contains("status") || filters.contains("exited");
         let mut out = Vec::new();
         for row in self.store.containers(tenant).await? {
             let c = Container::from_row(row)?;
@@ -98,9 +75,7 @@ impl Engine {
                 continue;
             }
             if !exited.is_empty()
-                && (c.is_running()
-                    || c.row.state.started_at.is_none()
-                    || !exited.contains(&c.row.state.exit_code))
+                && (c.is_running() || c.row.state.started_at.is_none() || !exited.contains(&c.row.state.exit_code))
             {
                 continue;
             }
@@ -130,14 +105,12 @@ fn name_matches(pattern: &str, name: &str) -> bool {
         Some(needle) => (true, needle),
         None => (false, rest),
     };
-    [name, slashed.as_str()]
-        .iter()
-        .any(|candidate| match (anchored_start, anchored_end) {
-            (true, true) => *candidate == needle,
-            (true, false) => candidate.starts_with(needle),
-            (false, true) => candidate.ends_with(needle),
-            (false, false) => candidate.contains(needle),
-        })
+    [name, slashed.as_str()].iter().any(|candidate| match (anchored_start, anchored_end) {
+        (true, true) => *candidate == needle,
+        (true, false) => candidate.starts_with(needle),
+        (false, true) => candidate.ends_with(needle),
+        (false, false) => candidate.contains(needle),
+    })
 }
 
 #[cfg(test)]

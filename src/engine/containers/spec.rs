@@ -10,9 +10,8 @@ use crate::runtime::bundle::EtcFiles;
 use crate::runtime::cgroups::Resources;
 use crate::runtime::shim::protocol::ShimOptions;
 use crate::runtime::spec::{
-    ALL_CAPABILITIES, ContainerSpec, DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS,
-    DEFAULT_READONLY_PATHS, MountKind, MountSpec, NamespacesSpec, NetworkNamespace, ProcessSpec,
-    RlimitSpec, RootfsSpec,
+    ALL_CAPABILITIES, ContainerSpec, DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, MountKind,
+    MountSpec, NamespacesSpec, NetworkNamespace, ProcessSpec, RlimitSpec, RootfsSpec,
 };
 
 /// The PATH a container gets when its image sets none (Docker's).
@@ -39,11 +38,7 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
     let hc = &c.host_config;
     let bundle = inputs.bundle;
     let tty = c.config.tty;
-    let hostname = if c.config.hostname.is_empty() {
-        c.short_id().to_string()
-    } else {
-        c.config.hostname.clone()
-    };
+    let hostname = if c.config.hostname.is_empty() { c.short_id().to_string() } else { c.config.hostname.clone() };
     let mut env = c.config.env.clone();
     let has = |env: &[String], key: &str| env.iter().any(|e| e.split('=').next() == Some(key));
     if !has(&env, "PATH") {
@@ -65,10 +60,7 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
         NetworkChoice::Container(_) => match &inputs.joined_network {
             Some(path) => NetworkNamespace::Join(path.clone()),
             None => {
-                return Err(Error::InvalidArgument(format!(
-                    "cannot join the network of {}",
-                    hc.network_mode
-                )));
+                return Err(Error::InvalidArgument(format!("cannot join the network of {}", hc.network_mode)));
             }
         },
         NetworkChoice::Named(name) => {
@@ -89,15 +81,8 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
         (Vec::new(), Vec::new())
     } else {
         (
-            hc.masked_paths
-                .clone()
-                .unwrap_or_else(|| DEFAULT_MASKED_PATHS.iter().map(|p| p.to_string()).collect()),
-            hc.readonly_paths.clone().unwrap_or_else(|| {
-                DEFAULT_READONLY_PATHS
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect()
-            }),
+            hc.masked_paths.clone().unwrap_or_else(|| DEFAULT_MASKED_PATHS.iter().map(|p| p.to_string()).collect()),
+            hc.readonly_paths.clone().unwrap_or_else(|| DEFAULT_READONLY_PATHS.iter().map(|p| p.to_string()).collect()),
         )
     };
     let mut mounts = etc_mounts(bundle, &network);
@@ -115,11 +100,7 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
         process: ProcessSpec {
             args,
             env,
-            cwd: if c.config.working_dir.is_empty() {
-                "/".into()
-            } else {
-                c.config.working_dir.clone()
-            },
+            cwd: if c.config.working_dir.is_empty() { "/".into() } else { c.config.working_dir.clone() },
             user: c.config.user.clone(),
             additional_groups: hc.group_add.clone().unwrap_or_default(),
             tty,
@@ -145,9 +126,7 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
         privileged: hc.privileged,
         shm_size: hc.shm_size.max(0) as u64,
         sysctls: hc.sysctls.clone().unwrap_or_default(),
-        cgroup: crate::runtime::spec::CgroupSpec {
-            procs_dirs: inputs.cgroup_dirs.clone(),
-        },
+        cgroup: crate::runtime::spec::CgroupSpec { procs_dirs: inputs.cgroup_dirs.clone() },
     })
 }
 
@@ -182,11 +161,7 @@ pub fn resources(c: &Container) -> Resources {
     let positive = |v: i64| (v > 0).then_some(v);
     Resources {
         memory: positive(hc.memory),
-        memory_swap: if hc.memory > 0 && hc.memory_swap != 0 {
-            Some(hc.memory_swap)
-        } else {
-            None
-        },
+        memory_swap: if hc.memory > 0 && hc.memory_swap != 0 { Some(hc.memory_swap) } else { None },
         memory_reservation: positive(hc.memory_reservation),
         nano_cpus: positive(hc.nano_cpus),
         cpu_shares: (hc.cpu_shares > 0).then_some(hc.cpu_shares as u64),
@@ -203,8 +178,7 @@ pub fn resources(c: &Container) -> Resources {
 pub fn shim_options(c: &Container, oom_file: Option<PathBuf>) -> Result<ShimOptions> {
     let log = &c.host_config.log_config.config;
     let log_max_size = match log.get("max-size") {
-        Some(size) => parse_size(size)
-            .ok_or_else(|| Error::InvalidArgument(format!("invalid max-size {size:?}")))?,
+        Some(size) => parse_size(size).ok_or_else(|| Error::InvalidArgument(format!("invalid max-size {size:?}")))?,
         None => 0,
     };
     let log_max_files = match log.get("max-file") {
@@ -232,11 +206,7 @@ pub fn shim_options(c: &Container, oom_file: Option<PathBuf>) -> Result<ShimOpti
 
 /// The generated /etc files.
 pub fn etc_files(c: &Container, host_resolv_conf: String) -> EtcFiles {
-    let hostname = if c.config.hostname.is_empty() {
-        c.short_id().to_string()
-    } else {
-        c.config.hostname.clone()
-    };
+    let hostname = if c.config.hostname.is_empty() { c.short_id().to_string() } else { c.config.hostname.clone() };
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
@@ -248,16 +218,9 @@ pub fn etc_files(c: &Container, host_resolv_conf: String) -> EtcFiles {
     }
     let mut resolv_conf = host_resolv_conf;
     if let Some(servers) = c.host_config.dns.as_deref().filter(|d| !d.is_empty()) {
-        resolv_conf = servers
-            .iter()
-            .map(|s| format!("nameserver {s}\n"))
-            .collect();
+        resolv_conf = servers.iter().map(|s| format!("nameserver {s}\n")).collect();
     }
-    EtcFiles {
-        hostname: format!("{hostname}\n"),
-        hosts,
-        resolv_conf,
-    }
+    EtcFiles { hostname: format!("{hostname}\n"), hosts, resolv_conf }
 }
 
 fn etc_mounts(bundle: &Path, network: &NetworkNamespace) -> Vec<MountSpec> {
@@ -340,33 +303,22 @@ fn user_mounts(c: &Container) -> Result<Vec<MountSpec>> {
                 });
             }
             "volume" => {
-                return Err(Error::NotImplemented(
-                    "volumes arrive with volume support; use a bind mount".into(),
-                ));
+                return Err(Error::NotImplemented("volumes arrive with volume support; use a bind mount".into()));
             }
             other => {
-                return Err(Error::InvalidArgument(format!(
-                    "mount type unknown: {other:?}"
-                )));
+                return Err(Error::InvalidArgument(format!("mount type unknown: {other:?}")));
             }
         }
     }
     for (path, opts) in hc.tmpfs.iter().flatten() {
-        let options: Vec<String> = opts
-            .split(',')
-            .filter(|o| !o.is_empty())
-            .map(str::to_string)
-            .collect();
+        let options: Vec<String> = opts.split(',').filter(|o| !o.is_empty()).map(str::to_string).collect();
         let readonly = options.iter().any(|o| o == "ro");
         mounts.push(MountSpec {
             kind: MountKind::Tmpfs,
             source: PathBuf::from("tmpfs"),
             destination: path.clone(),
             readonly,
-            options: options
-                .into_iter()
-                .filter(|o| o != "ro" && o != "rw")
-                .collect(),
+            options: options.into_iter().filter(|o| o != "ro" && o != "rw").collect(),
         });
     }
     Ok(mounts)
@@ -379,9 +331,7 @@ fn parse_bind(bind: &str) -> Result<MountSpec> {
         [source, destination] => (*source, *destination, ""),
         [source, destination, options] => (*source, *destination, *options),
         _ => {
-            return Err(Error::InvalidArgument(format!(
-                "invalid volume specification: '{bind}'"
-            )));
+            return Err(Error::InvalidArgument(format!("invalid volume specification: '{bind}'")));
         }
     };
     if !source.starts_with('/') {
@@ -400,9 +350,7 @@ fn parse_bind(bind: &str) -> Result<MountSpec> {
         match option {
             "ro" => readonly = true,
             "rw" | "z" | "Z" | "nocopy" => {}
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {
-                propagation = option.to_string()
-            }
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => propagation = option.to_string(),
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "invalid volume specification: '{bind}': invalid mode: {other}"
@@ -428,9 +376,7 @@ struct Security {
 fn security_options(options: &[String]) -> Result<Security> {
     let mut security = Security::default();
     for option in options {
-        let (key, value) = option
-            .split_once(['=', ':'])
-            .unwrap_or((option.as_str(), "true"));
+        let (key, value) = option.split_once(['=', ':']).unwrap_or((option.as_str(), "true"));
         match key {
             "no-new-privileges" => {
                 security.no_new_privileges = !matches!(value, "false" | "0");
@@ -438,9 +384,7 @@ fn security_options(options: &[String]) -> Result<Security> {
             // Accepted: seccomp and LSM profiles arrive with the confinement work.
             "seccomp" | "apparmor" | "label" => {}
             _ => {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid --security-opt: {option:?}"
-                )));
+                return Err(Error::InvalidArgument(format!("invalid --security-opt: {option:?}")));
             }
         }
     }
@@ -454,17 +398,11 @@ pub fn capabilities(add: &[String], drop: &[String], host: &[String]) -> Result<
         if upper == "ALL" {
             return Ok(upper);
         }
-        let full = if upper.starts_with("CAP_") {
-            upper
-        } else {
-            format!("CAP_{upper}")
-        };
+        let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
         if ALL_CAPABILITIES.contains(&full.as_str()) {
             Ok(full)
         } else {
-            Err(Error::InvalidArgument(format!(
-                "unknown capability: {full:?}"
-            )))
+            Err(Error::InvalidArgument(format!("unknown capability: {full:?}")))
         }
     };
     let add: Vec<String> = add.iter().map(normalize).collect::<Result<_>>()?;
@@ -510,10 +448,7 @@ fn rlimits(ulimits: &[super::config::Ulimit]) -> Result<Vec<RlimitSpec>> {
         .iter()
         .map(|u| {
             if !KNOWN.contains(&u.name.as_str()) {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid ulimit type: {}",
-                    u.name
-                )));
+                return Err(Error::InvalidArgument(format!("invalid ulimit type: {}", u.name)));
             }
             if u.soft > u.hard && u.hard >= 0 {
                 return Err(Error::InvalidArgument(format!(
@@ -522,11 +457,7 @@ fn rlimits(ulimits: &[super::config::Ulimit]) -> Result<Vec<RlimitSpec>> {
                 )));
             }
             let value = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
-            Ok(RlimitSpec {
-                name: u.name.clone(),
-                soft: value(u.soft),
-                hard: value(u.hard),
-            })
+            Ok(RlimitSpec { name: u.name.clone(), soft: value(u.soft), hard: value(u.hard) })
         })
         .collect()
 }
@@ -534,9 +465,7 @@ fn rlimits(ulimits: &[super::config::Ulimit]) -> Result<Vec<RlimitSpec>> {
 /// Sizes as Docker's `RAMInBytes` reads them: `10m`, `1g`, `512k`, `100`.
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim().to_ascii_lowercase();
-    let digits_end = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
+    let digits_end = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
     let (number, unit) = text.split_at(digits_end);
     let number: f64 = number.parse().ok()?;
     let multiplier: u64 = match unit.trim_end_matches(['b', 'i']) {
@@ -558,14 +487,8 @@ mod tests {
 
     fn container(hc: HostConfig) -> Container {
         Container {
-            row: ContainerRow {
-                id: "ab".repeat(32),
-                ..Default::default()
-            },
-            config: Config {
-                cmd: Some(vec!["sh".into()]),
-                ..Default::default()
-            },
+            row: ContainerRow { id: "ab".repeat(32), ..Default::default() },
+            config: Config { cmd: Some(vec!["sh".into()]), ..Default::default() },
             host_config: hc,
         }
     }
@@ -585,35 +508,20 @@ mod tests {
     fn defaults_follow_docker() {
         let c = container(HostConfig::default());
         let spec = container_spec(&c, &inputs(Path::new("/b"))).unwrap();
-        assert_eq!(
-            spec.rootfs.lower,
-            vec![PathBuf::from("/l/top"), PathBuf::from("/l/bottom")]
-        );
+        assert_eq!(spec.rootfs.lower, vec![PathBuf::from("/l/top"), PathBuf::from("/l/bottom")]);
         assert_eq!(spec.hostname, "abababababab");
         assert!(spec.process.env[0].starts_with("PATH="));
         assert_eq!(spec.process.capabilities.len(), DEFAULT_CAPABILITIES.len());
         assert!(spec.masked_paths.contains(&"/proc/kcore".to_string()));
-        assert!(
-            spec.readonly_paths
-                .contains(&"/proc/sysrq-trigger".to_string())
-        );
+        assert!(spec.readonly_paths.contains(&"/proc/sysrq-trigger".to_string()));
         assert_eq!(spec.namespaces.network, NetworkNamespace::Isolated);
-        assert_eq!(
-            spec.mounts
-                .iter()
-                .filter(|m| m.destination.starts_with("/etc/"))
-                .count(),
-            3
-        );
+        assert_eq!(spec.mounts.iter().filter(|m| m.destination.starts_with("/etc/")).count(), 3);
     }
 
     #[test]
     fn privileged_gets_host_caps_and_no_masks() {
         let host = vec!["CAP_SYS_ADMIN".to_string(), "CAP_CHOWN".to_string()];
-        let c = container(HostConfig {
-            privileged: true,
-            ..Default::default()
-        });
+        let c = container(HostConfig { privileged: true, ..Default::default() });
         let bundle = PathBuf::from("/b");
         let mut i = inputs(&bundle);
         i.host_capabilities = &host;
@@ -626,17 +534,9 @@ mod tests {
     fn capability_arithmetic() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let caps = capabilities(&s(&["net_admin"]), &s(&["CAP_CHOWN"]), &[]).unwrap();
-        assert!(
-            caps.contains(&"CAP_NET_ADMIN".to_string()) && !caps.contains(&"CAP_CHOWN".to_string())
-        );
-        assert_eq!(
-            capabilities(&s(&["NET_ADMIN"]), &s(&["ALL"]), &[]).unwrap(),
-            s(&["CAP_NET_ADMIN"])
-        );
-        assert_eq!(
-            capabilities(&s(&["ALL"]), &[], &s(&["CAP_BPF"])).unwrap(),
-            s(&["CAP_BPF"])
-        );
+        assert!(caps.contains(&"CAP_NET_ADMIN".to_string()) && !caps.contains(&"CAP_CHOWN".to_string()));
+        assert_eq!(capabilities(&s(&["NET_ADMIN"]), &s(&["ALL"]), &[]).unwrap(), s(&["CAP_NET_ADMIN"]));
+        assert_eq!(capabilities(&s(&["ALL"]), &[], &s(&["CAP_BPF"])).unwrap(), s(&["CAP_BPF"]));
         assert!(capabilities(&s(&["NOPE"]), &[], &[]).is_err());
     }
 
@@ -644,16 +544,8 @@ mod tests {
     fn binds_mounts_and_tmpfs() {
         let hc = HostConfig {
             binds: Some(vec!["/srv:/data:ro".into()]),
-            mounts: Some(vec![Mount {
-                r#type: "tmpfs".into(),
-                target: "/scratch".into(),
-                ..Default::default()
-            }]),
-            tmpfs: Some(
-                [("/run".to_string(), "size=64m,mode=1777".to_string())]
-                    .into_iter()
-                    .collect(),
-            ),
+            mounts: Some(vec![Mount { r#type: "tmpfs".into(), target: "/scratch".into(), ..Default::default() }]),
+            tmpfs: Some([("/run".to_string(), "size=64m,mode=1777".to_string())].into_iter().collect()),
             ..Default::default()
         };
         let mounts = user_mounts(&container(hc)).unwrap();
@@ -676,11 +568,7 @@ mod tests {
         };
         hc.log_config.config.insert("max-size".into(), "10k".into());
         hc.log_config.config.insert("max-file".into(), "3".into());
-        hc.ulimits = Some(vec![Ulimit {
-            name: "nofile".into(),
-            soft: 1024,
-            hard: 2048,
-        }]);
+        hc.ulimits = Some(vec![Ulimit { name: "nofile".into(), soft: 1024, hard: 2048 }]);
         let c = container(hc);
         let r = resources(&c);
         assert_eq!(
@@ -691,20 +579,14 @@ mod tests {
         assert_eq!((shim.log_max_size, shim.log_max_files), (10 * 1024, 3));
         assert_eq!(parse_size("1.5g"), Some(1610612736));
         assert_eq!(parse_size("x"), None);
-        assert_eq!(
-            rlimits(c.host_config.ulimits.as_deref().unwrap()).unwrap()[0].hard,
-            2048
-        );
+        assert_eq!(rlimits(c.host_config.ulimits.as_deref().unwrap()).unwrap()[0].hard, 2048);
     }
 
     #[test]
     fn network_modes() {
         assert_eq!(network_mode("default"), NetworkChoice::Isolated);
         assert_eq!(network_mode("host"), NetworkChoice::Host);
-        assert_eq!(
-            network_mode("container:abc"),
-            NetworkChoice::Container("abc")
-        );
+        assert_eq!(network_mode("container:abc"), NetworkChoice::Container("abc"));
         assert_eq!(network_mode("appnet"), NetworkChoice::Named("appnet"));
     }
 }

@@ -31,15 +31,8 @@ impl Cgroup {
     /// (those the ancestor has). v1: creates it in every hierarchy; cpuset levels inherit their
     /// parent's cpus/mems first. An existing directory is reused. When a limit can't be applied
     /// the new leaf is removed again and the error names the file and value.
-    pub fn create(
-        layout: &Layout,
-        relative: &str,
-        resources: &Resources,
-    ) -> Result<Cgroup, CgroupError> {
-        let cgroup = Cgroup {
-            layout: layout.clone(),
-            relative: checked_relative(relative)?,
-        };
+    pub fn create(layout: &Layout, relative: &str, resources: &Resources) -> Result<Cgroup, CgroupError> {
+        let cgroup = Cgroup { layout: layout.clone(), relative: checked_relative(relative)? };
         match &cgroup.layout {
             Layout::V1 { mounts } => v1::make_dirs(cgroup.v1_dirs(mounts))?,
             Layout::V2 { root } => {
@@ -58,10 +51,7 @@ impl Cgroup {
 
     /// Refers to an existing cgroup, e.g. of a container found again after a daemon restart.
     pub fn open(layout: &Layout, relative: &str) -> Cgroup {
-        Cgroup {
-            layout: layout.clone(),
-            relative: PathBuf::from(relative.trim_start_matches('/')),
-        }
+        Cgroup { layout: layout.clone(), relative: PathBuf::from(relative.trim_start_matches('/')) }
     }
 
     /// The host layout the cgroup lives in.
@@ -110,9 +100,7 @@ impl Cgroup {
     /// memory.events): the shim reads it when the container exits, without this module.
     pub fn oom_events_file(&self) -> Option<PathBuf> {
         match &self.layout {
-            Layout::V1 { mounts } => mounts
-                .get("memory")
-                .map(|m| m.join(&self.relative).join("memory.oom_control")),
+            Layout::V1 { mounts } => mounts.get("memory").map(|m| m.join(&self.relative).join("memory.oom_control")),
             Layout::V2 { root } => Some(root.join(&self.relative).join("memory.events")),
         }
     }
@@ -175,11 +163,10 @@ impl Cgroup {
             }
         };
         let killed = self.pids().and_then(|pids| {
-            pids.into_iter()
-                .try_for_each(|pid| match kill(Pid::from_raw(pid), Signal::SIGKILL) {
-                    Ok(()) | Err(Errno::ESRCH) => Ok(()),
-                    Err(source) => Err(CgroupError::Kill { pid, source }),
-                })
+            pids.into_iter().try_for_each(|pid| match kill(Pid::from_raw(pid), Signal::SIGKILL) {
+                Ok(()) | Err(Errno::ESRCH) => Ok(()),
+                Err(source) => Err(CgroupError::Kill { pid, source }),
+            })
         });
         if frozen {
             self.thaw()?;
@@ -194,9 +181,7 @@ impl Cgroup {
         self.kill_all()?;
         let dirs = self.procs_dirs();
         let first = dirs.first().cloned().unwrap_or_default();
-        wait::until(&first, "the cgroup to empty", REMOVE_TIMEOUT, || {
-            Ok(self.pids()?.is_empty())
-        })?;
+        wait::until(&first, "the cgroup to empty", REMOVE_TIMEOUT, || Ok(self.pids()?.is_empty()))?;
         dirs.iter().try_for_each(|dir| remove_dir_retrying(dir))
     }
 
@@ -214,14 +199,8 @@ impl Cgroup {
     }
 
     /// The v1 view of this cgroup.
-    fn v1_dirs<'a>(
-        &'a self,
-        mounts: &'a std::collections::BTreeMap<String, PathBuf>,
-    ) -> v1::Dirs<'a> {
-        v1::Dirs {
-            mounts,
-            relative: &self.relative,
-        }
+    fn v1_dirs<'a>(&'a self, mounts: &'a std::collections::BTreeMap<String, PathBuf>) -> v1::Dirs<'a> {
+        v1::Dirs { mounts, relative: &self.relative }
     }
 }
 
@@ -231,8 +210,7 @@ fn remove_dir_retrying(dir: &Path) -> Result<(), CgroupError> {
     loop {
         match files::remove_dir(dir) {
             Err(CgroupError::RemoveDir { source, .. })
-                if source.raw_os_error() == Some(libc::EBUSY)
-                    && start.elapsed() < REMOVE_TIMEOUT =>
+                if source.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < REMOVE_TIMEOUT =>
             {
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -243,13 +221,9 @@ fn remove_dir_retrying(dir: &Path) -> Result<(), CgroupError> {
 
 /// Accepts "a/b" paths only: segments that are not empty, ".", or ".." (which could leave the hierarchy).
 fn checked_relative(relative: &str) -> Result<PathBuf, CgroupError> {
-    let plain = relative
-        .split('/')
-        .all(|segment| !matches!(segment, "" | "." | ".."));
+    let plain = relative.split('/').all(|segment| !matches!(segment, "" | "." | ".."));
     if !plain {
-        return Err(CgroupError::Invalid(format!(
-            "cgroup path {relative:?} must be relative, like \"kapsel/<id>\""
-        )));
+        return Err(CgroupError::Invalid(format!("cgroup path {relative:?} must be relative, like \"kapsel/<id>\"")));
     }
     Ok(PathBuf::from(relative))
 }

@@ -68,9 +68,7 @@ pub enum CgroupError {
         source: nix::Error,
     },
     /// The host has no hierarchy for a controller a limit needs.
-    #[error(
-        "the cgroup controller {controller:?} is not available on this host (needed for {what})"
-    )]
+    #[error("the cgroup controller {controller:?} is not available on this host (needed for {what})")]
     MissingController {
         /// The v1 controller name.
         controller: &'static str,

@@ -13,16 +13,9 @@ use super::error::CgroupError;
 
 /// Writes `value` to the interface file `path` in one `write(2)`.
 pub fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
-    let result = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .and_then(|mut file| file.write_all(value.as_bytes()));
-    result.map_err(|source| CgroupError::Write {
-        path: path.to_owned(),
-        value: value.to_owned(),
-        source,
-    })
+    let result =
+        OpenOptions::new().write(true).truncate(true).open(path).and_then(|mut file| file.write_all(value.as_bytes()));
+    result.map_err(|source| CgroupError::Write { path: path.to_owned(), value: value.to_owned(), source })
 }
 
 /// Reads the whole interface file `path`.
@@ -30,10 +23,7 @@ pub fn read(path: &Path) -> Result<String, CgroupError> {
     let mut text = String::new();
     File::open(path)
         .and_then(|mut file| file.read_to_string(&mut text))
-        .map_err(|source| CgroupError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        .map_err(|source| CgroupError::Read { path: path.to_owned(), source })?;
     Ok(text)
 }
 
@@ -41,9 +31,7 @@ pub fn read(path: &Path) -> Result<String, CgroupError> {
 pub fn read_optional(path: &Path) -> Result<Option<String>, CgroupError> {
     match read(path) {
         Ok(text) => Ok(Some(text)),
-        Err(CgroupError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            Ok(None)
-        }
+        Err(CgroupError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error),
     }
 }
@@ -64,10 +52,8 @@ pub fn read_u64_or_max(path: &Path) -> Result<Option<u64>, CgroupError> {
 
 /// Parses one unsigned number found in `path`.
 pub fn parse_u64(path: &Path, text: &str) -> Result<u64, CgroupError> {
-    text.parse().map_err(|_| CgroupError::Parse {
-        path: path.to_owned(),
-        detail: format!("expected a number, found {text:?}"),
-    })
+    text.parse()
+        .map_err(|_| CgroupError::Parse { path: path.to_owned(), detail: format!("expected a number, found {text:?}") })
 }
 
 /// Parses a flat keyed file (`key value` per line, as memory.stat or cpu.stat).
@@ -120,10 +106,7 @@ pub fn remove_dir(dir: &Path) -> Result<(), CgroupError> {
     match std::fs::remove_dir(dir) {
         Ok(()) => Ok(()),
         Err(source) if source.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(CgroupError::RemoveDir {
-            path: dir.to_owned(),
-            source,
-        }),
+        Err(source) => Err(CgroupError::RemoveDir { path: dir.to_owned(), source }),
     }
 }
 
@@ -132,10 +115,7 @@ pub fn make_dir(dir: &Path) -> Result<(), CgroupError> {
     match std::fs::create_dir(dir) {
         Ok(()) => Ok(()),
         Err(source) if source.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(CgroupError::CreateDir {
-            path: dir.to_owned(),
-            source,
-        }),
+        Err(source) => Err(CgroupError::CreateDir { path: dir.to_owned(), source }),
     }
 }
 
@@ -165,10 +145,7 @@ mod tests {
 
     #[test]
     fn pids_parse() {
-        assert_eq!(
-            parse_pids(Path::new("cgroup.procs"), "1\n22\n").unwrap(),
-            [1, 22]
-        );
+        assert_eq!(parse_pids(Path::new("cgroup.procs"), "1\n22\n").unwrap(), [1, 22]);
         assert!(parse_pids(Path::new("cgroup.procs"), "x\n").is_err());
     }
 }

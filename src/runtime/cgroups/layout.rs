@@ -46,9 +46,7 @@ impl Layout {
         let root = Path::new("/sys/fs/cgroup");
         let fs = nix::sys::statfs::statfs(root).map_err(io::Error::from)?;
         if fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC {
-            return Ok(Layout::V2 {
-                root: root.to_owned(),
-            });
+            return Ok(Layout::V2 { root: root.to_owned() });
         }
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
         let mounts = v1_mounts(&mountinfo);
@@ -78,10 +76,7 @@ impl Layout {
         for (controller, mount) in mounts {
             by_mount.entry(mount).or_default().push(controller.clone());
         }
-        by_mount
-            .into_iter()
-            .map(|(mount, controllers)| (mount.clone(), controllers))
-            .collect()
+        by_mount.into_iter().map(|(mount, controllers)| (mount.clone(), controllers)).collect()
     }
 }
 
@@ -99,9 +94,7 @@ pub fn v1_mounts(mountinfo: &str) -> BTreeMap<String, PathBuf> {
             continue;
         };
         let mut tail = after.split_whitespace();
-        let (Some("cgroup"), Some(_source), Some(super_options)) =
-            (tail.next(), tail.next(), tail.next())
-        else {
+        let (Some("cgroup"), Some(_source), Some(super_options)) = (tail.next(), tail.next(), tail.next()) else {
             continue;
         };
         let Some(mount_point) = before.split_whitespace().nth(4) else {
@@ -110,9 +103,7 @@ pub fn v1_mounts(mountinfo: &str) -> BTreeMap<String, PathBuf> {
         let mount_point = PathBuf::from(unescape_octal(mount_point));
         for option in super_options.split(',') {
             if known.contains(option) {
-                mounts
-                    .entry(option.to_owned())
-                    .or_insert_with(|| mount_point.clone());
+                mounts.entry(option.to_owned()).or_insert_with(|| mount_point.clone());
             }
         }
     }
@@ -127,12 +118,8 @@ fn unescape_octal(field: &str) -> String {
     while i < bytes.len() {
         let escape = bytes.get(i + 1..i + 4);
         match escape {
-            Some(digits)
-                if bytes[i] == b'\\' && digits.iter().all(|d| (b'0'..=b'7').contains(d)) =>
-            {
-                let value = digits
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+            Some(digits) if bytes[i] == b'\\' && digits.iter().all(|d| (b'0'..=b'7').contains(d)) => {
+                let value = digits.iter().fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
                 out.push(value as u8);
                 i += 4;
             }
@@ -170,18 +157,9 @@ mod tests {
     fn hybrid_host_gives_eight_v1_controllers() {
         let mounts = v1_mounts(HYBRID);
         let names: Vec<&str> = mounts.keys().map(String::as_str).collect();
-        assert_eq!(
-            names,
-            [
-                "blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids"
-            ]
-        );
+        assert_eq!(names, ["blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids"]);
         assert_eq!(mounts["memory"], Path::new("/sys/fs/cgroup/memory"));
-        assert!(
-            !mounts
-                .values()
-                .any(|m| m.ends_with("systemd") || m.ends_with("unified"))
-        );
+        assert!(!mounts.values().any(|m| m.ends_with("systemd") || m.ends_with("unified")));
         let layout = Layout::V1 { mounts };
         assert_eq!(layout.version(), 1);
         assert_eq!(layout.v1_hierarchies().len(), 8);
@@ -200,10 +178,7 @@ mod tests {
         assert_eq!(mounts["cpu"], Path::new("/sys/fs/cgroup/cpu,cpuacct"));
         let hierarchies = Layout::V1 { mounts }.v1_hierarchies();
         assert_eq!(hierarchies.len(), 3);
-        let cpu = hierarchies
-            .iter()
-            .find(|(mount, _)| mount.ends_with("cpu,cpuacct"))
-            .unwrap();
+        let cpu = hierarchies.iter().find(|(mount, _)| mount.ends_with("cpu,cpuacct")).unwrap();
         assert_eq!(cpu.1, ["cpu", "cpuacct"]);
     }
 

@@ -28,3 +28,21 @@ pub const KAPSEL_CGROUP_PARENT: &str = "kapsel";
 pub fn container_cgroup_path(id: &str) -> String {
     format!("{KAPSEL_CGROUP_PARENT}/{id}")
 }
+
+/// Removes the shared `kapsel` parent from every hierarchy when no container cgroup is left in
+/// it, so a stopped daemon leaves the cgroup tree as it found it; a busy parent stays.
+pub fn remove_empty_parent(layout: &Layout) {
+    let roots: Vec<std::path::PathBuf> = match layout {
+        Layout::V1 { .. } => layout.v1_hierarchies().into_iter().map(|(mount, _)| mount).collect(),
+        Layout::V2 { root } => vec![root.clone()],
+    };
+    for root in roots {
+        let parent = root.join(KAPSEL_CGROUP_PARENT);
+        let has_children = std::fs::read_dir(&parent)
+            .map(|entries| entries.flatten().any(|e| e.file_type().is_ok_and(|t| t.is_dir())))
+            .unwrap_or(true);
+        if !has_children {
+            let _ = std::fs::remove_dir(&parent);
+        }
+    }
+}

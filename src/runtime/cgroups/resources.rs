@@ -77,15 +77,9 @@ impl Resources {
     pub fn cpu_max(&self) -> Option<CpuMax> {
         if let Some(nano_cpus) = given(self.nano_cpus) {
             let quota = nano_cpus.saturating_mul(NANO_CPUS_PERIOD_US as i64) / 1_000_000_000;
-            return Some(CpuMax {
-                quota: Some(quota),
-                period: Some(NANO_CPUS_PERIOD_US),
-            });
+            return Some(CpuMax { quota: Some(quota), period: Some(NANO_CPUS_PERIOD_US) });
         }
-        let cpu_max = CpuMax {
-            quota: given(self.cpu_quota),
-            period: given(self.cpu_period),
-        };
+        let cpu_max = CpuMax { quota: given(self.cpu_quota), period: given(self.cpu_period) };
         (cpu_max.quota.is_some() || cpu_max.period.is_some()).then_some(cpu_max)
     }
 
@@ -101,13 +95,7 @@ impl Resources {
 
     /// The `pids.max` value to write: the number, or "max" for 0/-1; None leaves it alone.
     pub fn pids_max(&self) -> Option<String> {
-        self.pids_limit.map(|limit| {
-            if limit > 0 {
-                limit.to_string()
-            } else {
-                "max".to_owned()
-            }
-        })
+        self.pids_limit.map(|limit| if limit > 0 { limit.to_string() } else { "max".to_owned() })
     }
 
     /// The block IO weight to apply, if one was given.
@@ -118,11 +106,7 @@ impl Resources {
 
 /// Formats a byte limit for v2 files, where unlimited is spelled "max".
 pub fn v2_limit(bytes: i64) -> String {
-    if bytes < 0 {
-        "max".to_owned()
-    } else {
-        bytes.to_string()
-    }
+    if bytes < 0 { "max".to_owned() } else { bytes.to_string() }
 }
 
 /// Converts v1 CPU shares (2..262144, default 1024) to a v2 `cpu.weight` (1..10000, default 100).
@@ -168,9 +152,7 @@ pub fn v2_swap_max(memory_swap: i64, memory: Option<i64>) -> Result<String, Cgro
         return Ok("max".to_owned());
     }
     let Some(memory) = memory.filter(|memory| *memory > 0) else {
-        return Err(CgroupError::Invalid(
-            "a memory+swap limit needs a memory limit".to_owned(),
-        ));
+        return Err(CgroupError::Invalid("a memory+swap limit needs a memory limit".to_owned()));
     };
     if memory_swap < memory {
         return Err(CgroupError::Invalid(format!(
@@ -193,14 +175,8 @@ mod tests {
         assert_eq!(cpu_shares_to_weight(262_144), 10_000);
         assert_eq!(cpu_shares_to_weight(1_000_000), 10_000);
         // Monotonic in between.
-        let weights: Vec<u64> = [3, 512, 1024, 2048, 100_000, 262_143]
-            .into_iter()
-            .map(cpu_shares_to_weight)
-            .collect();
-        assert!(
-            weights.windows(2).all(|pair| pair[0] <= pair[1]),
-            "{weights:?}"
-        );
+        let weights: Vec<u64> = [3, 512, 1024, 2048, 100_000, 262_143].into_iter().map(cpu_shares_to_weight).collect();
+        assert!(weights.windows(2).all(|pair| pair[0] <= pair[1]), "{weights:?}");
     }
 
     #[test]
@@ -212,11 +188,7 @@ mod tests {
 
     #[test]
     fn nano_cpus_become_quota_over_100ms() {
-        let resources = Resources {
-            nano_cpus: Some(500_000_000),
-            cpu_quota: Some(1),
-            ..Default::default()
-        };
+        let resources = Resources { nano_cpus: Some(500_000_000), cpu_quota: Some(1), ..Default::default() };
         let cpu_max = resources.cpu_max().unwrap();
         assert_eq!(cpu_max.quota, Some(50_000));
         assert_eq!(cpu_max.period, Some(100_000));
@@ -225,12 +197,8 @@ mod tests {
 
     #[test]
     fn zero_means_unset() {
-        let resources = Resources {
-            memory: Some(0),
-            cpu_shares: Some(0),
-            cpuset_cpus: Some(String::new()),
-            ..Default::default()
-        };
+        let resources =
+            Resources { memory: Some(0), cpu_shares: Some(0), cpuset_cpus: Some(String::new()), ..Default::default() };
         assert_eq!(resources.memory_limit(), None);
         assert_eq!(resources.shares(), None);
         assert_eq!(resources.cpus(), None);
@@ -240,10 +208,7 @@ mod tests {
     #[test]
     fn pids_zero_and_minus_one_are_max() {
         for (limit, expected) in [(0, "max"), (-1, "max"), (64, "64")] {
-            let resources = Resources {
-                pids_limit: Some(limit),
-                ..Default::default()
-            };
+            let resources = Resources { pids_limit: Some(limit), ..Default::default() };
             assert_eq!(resources.pids_max().as_deref(), Some(expected));
         }
     }

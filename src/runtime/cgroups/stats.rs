@@ -116,11 +116,7 @@ pub fn parse_io_stat(path: &Path, text: &str) -> Result<IoStats, CgroupError> {
             continue;
         };
         let (major, minor) = parse_device(path, device)?;
-        let mut stats = IoDeviceStats {
-            major,
-            minor,
-            ..Default::default()
-        };
+        let mut stats = IoDeviceStats { major, minor, ..Default::default() };
         for field in fields {
             match field.split_once('=') {
                 Some(("rbytes", value)) => stats.read_bytes = parse_u64(path, value)?,
@@ -143,17 +139,10 @@ pub fn parse_blkio_service_bytes(path: &Path, text: &str) -> Result<IoStats, Cgr
         };
         let (major, minor) = parse_device(path, device)?;
         let value = parse_u64(path, value)?;
-        let index = match devices
-            .iter()
-            .position(|d| d.major == major && d.minor == minor)
-        {
+        let index = match devices.iter().position(|d| d.major == major && d.minor == minor) {
             Some(index) => index,
             None => {
-                devices.push(IoDeviceStats {
-                    major,
-                    minor,
-                    ..Default::default()
-                });
+                devices.push(IoDeviceStats { major, minor, ..Default::default() });
                 devices.len() - 1
             }
         };
@@ -168,9 +157,7 @@ pub fn parse_blkio_service_bytes(path: &Path, text: &str) -> Result<IoStats, Cgr
 
 /// Parses v1 `cpuacct.usage_percpu`: nanoseconds per CPU, space separated.
 pub fn parse_per_cpu(path: &Path, text: &str) -> Result<Vec<u64>, CgroupError> {
-    text.split_whitespace()
-        .map(|value| parse_u64(path, value))
-        .collect()
+    text.split_whitespace().map(|value| parse_u64(path, value)).collect()
 }
 
 #[cfg(test)]
@@ -197,33 +184,15 @@ mod tests {
         assert_eq!(
             io.devices,
             [
-                IoDeviceStats {
-                    major: 8,
-                    minor: 0,
-                    read_bytes: 100,
-                    write_bytes: 200
-                },
-                IoDeviceStats {
-                    major: 8,
-                    minor: 16,
-                    read_bytes: 1,
-                    write_bytes: 0
-                },
+                IoDeviceStats { major: 8, minor: 0, read_bytes: 100, write_bytes: 200 },
+                IoDeviceStats { major: 8, minor: 16, read_bytes: 1, write_bytes: 0 },
             ]
         );
-        assert!(
-            parse_blkio_service_bytes(Path::new("blkio"), "Total 0\n")
-                .unwrap()
-                .devices
-                .is_empty()
-        );
+        assert!(parse_blkio_service_bytes(Path::new("blkio"), "Total 0\n").unwrap().devices.is_empty());
     }
 
     #[test]
     fn per_cpu() {
-        assert_eq!(
-            parse_per_cpu(Path::new("cpuacct.usage_percpu"), "12 34 \n").unwrap(),
-            [12, 34]
-        );
+        assert_eq!(parse_per_cpu(Path::new("cpuacct.usage_percpu"), "12 34 \n").unwrap(), [12, 34]);
     }
 }

@@ -23,10 +23,7 @@ fn real_host(test: &str, version: Option<u8>) -> Option<Layout> {
     match Layout::detect() {
         Ok(layout) if version.is_none_or(|v| v == layout.version()) => Some(layout),
         Ok(layout) => {
-            println!(
-                "skipping {test}: this is a cgroup v{} host",
-                layout.version()
-            );
+            println!("skipping {test}: this is a cgroup v{} host", layout.version());
             None
         }
         Err(error) => {
@@ -45,10 +42,7 @@ struct Scratch {
 
 impl Scratch {
     fn new(layout: &Layout) -> Scratch {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
         Scratch {
             layout: layout.clone(),
             parent: format!("kapsel-test-{}-{nanos:x}", std::process::id()),
@@ -66,11 +60,7 @@ impl Scratch {
 
     /// Spawns `sh -c script` with piped stdin, kept for cleanup.
     fn spawn(&mut self, script: &str) -> i32 {
-        let child = Command::new("sh")
-            .args(["-c", script])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = Command::new("sh").args(["-c", script]).stdin(Stdio::piped()).spawn().unwrap();
         let pid = child.id() as i32;
         self.children.push(child);
         pid
@@ -95,16 +85,11 @@ impl Drop for Scratch {
 }
 
 fn read(dir: &std::path::Path, file: &str) -> String {
-    fs::read_to_string(dir.join(file))
-        .unwrap()
-        .trim()
-        .to_owned()
+    fs::read_to_string(dir.join(file)).unwrap().trim().to_owned()
 }
 
 fn dir_of(layout: &Layout, controller: &str, relative: &str) -> PathBuf {
-    let Layout::V1 { mounts } = layout else {
-        unreachable!()
-    };
+    let Layout::V1 { mounts } = layout else { unreachable!() };
     mounts[controller].join(relative)
 }
 
@@ -146,10 +131,7 @@ fn v1_limits_join_freeze_update_and_remove() {
     // The test parent inherited the root's cpuset, or the leaf could not have been joined.
     let cpuset_parent = dir_of(&layout, "cpuset", &scratch.parent);
     let cpuset_root = dir_of(&layout, "cpuset", "");
-    assert_eq!(
-        read(&cpuset_parent, "cpuset.cpus"),
-        read(&cpuset_root, "cpuset.cpus")
-    );
+    assert_eq!(read(&cpuset_parent, "cpuset.cpus"), read(&cpuset_root, "cpuset.cpus"));
     let blkio = dir_of(&layout, "blkio", &relative);
     for file in ["blkio.weight", "blkio.bfq.weight"] {
         if blkio.join(file).exists() {
@@ -164,12 +146,7 @@ fn v1_limits_join_freeze_update_and_remove() {
     cgroup.add_process(pid).unwrap();
     assert_eq!(cgroup.pids().unwrap(), [pid]);
     for dir in cgroup.procs_dirs() {
-        assert_eq!(
-            read(&dir, "cgroup.procs"),
-            pid.to_string(),
-            "{}",
-            dir.display()
-        );
+        assert_eq!(read(&dir, "cgroup.procs"), pid.to_string(), "{}", dir.display());
     }
 
     // Pause and unpause.
@@ -229,11 +206,7 @@ fn v1_limits_join_freeze_update_and_remove() {
     assert!(scratch.parent_dirs().iter().all(|dir| dir.exists()));
     drop(scratch);
     let parent_dirs = Cgroup::open(&layout, &relative).procs_dirs();
-    assert!(
-        parent_dirs
-            .iter()
-            .all(|dir| !dir.parent().unwrap().exists())
-    );
+    assert!(parent_dirs.iter().all(|dir| !dir.parent().unwrap().exists()));
 }
 
 #[test]
@@ -242,11 +215,7 @@ fn oom_kill_is_counted() {
         return;
     };
     let mut scratch = Scratch::new(&layout);
-    let resources = Resources {
-        memory: Some(16 * MIB),
-        memory_swap: Some(16 * MIB),
-        ..Default::default()
-    };
+    let resources = Resources { memory: Some(16 * MIB), memory_swap: Some(16 * MIB), ..Default::default() };
     let cgroup = Cgroup::create(&layout, &scratch.path("oom"), &resources).unwrap();
     // Waits for a line on stdin, so it is in the cgroup before it allocates.
     let pid = scratch.spawn("read go; exec tail /dev/zero");
@@ -272,13 +241,7 @@ fn remove_kills_a_process_tree() {
     let child = scratch.children.last_mut().unwrap();
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let three = || Ok(cgroup.pids()?.len() == 3);
-    wait::until(
-        std::path::Path::new("-"),
-        "3 pids",
-        std::time::Duration::from_secs(5),
-        three,
-    )
-    .unwrap();
+    wait::until(std::path::Path::new("-"), "3 pids", std::time::Duration::from_secs(5), three).unwrap();
     let mut child = scratch.children.pop().unwrap();
     let reaper = std::thread::spawn(move || child.wait().unwrap());
     cgroup.remove().unwrap();
@@ -311,9 +274,7 @@ fn v2_limits_join_freeze_update_and_remove() {
         ..Default::default()
     };
     let cgroup = Cgroup::create(&layout, &relative, &resources).unwrap();
-    let [dir] = &cgroup.procs_dirs()[..] else {
-        panic!("one directory on v2")
-    };
+    let [dir] = &cgroup.procs_dirs()[..] else { panic!("one directory on v2") };
     let dir = dir.clone();
     assert_eq!(read(&dir, "memory.max"), "67108864");
     assert_eq!(read(&dir, "memory.low"), "33554432");
@@ -333,10 +294,7 @@ fn v2_limits_join_freeze_update_and_remove() {
     let parent = dir.parent().unwrap();
     let enabled = read(parent, "cgroup.subtree_control");
     for controller in ["cpuset", "cpu", "io", "memory", "pids"] {
-        assert!(
-            enabled.split_whitespace().any(|c| c == controller),
-            "{enabled}"
-        );
+        assert!(enabled.split_whitespace().any(|c| c == controller), "{enabled}");
     }
 
     let pid = scratch.spawn("exec sleep 1000");
@@ -347,12 +305,9 @@ fn v2_limits_join_freeze_update_and_remove() {
     assert!(read(&dir, "cgroup.events").contains("frozen 1"));
     cgroup.thaw().unwrap();
     let events = dir.join("cgroup.events");
-    wait::until(
-        &events,
-        "frozen 0",
-        std::time::Duration::from_secs(5),
-        || Ok(read(&dir, "cgroup.events").contains("frozen 0")),
-    )
+    wait::until(&events, "frozen 0", std::time::Duration::from_secs(5), || {
+        Ok(read(&dir, "cgroup.events").contains("frozen 0"))
+    })
     .unwrap();
 
     cgroup

@@ -22,18 +22,12 @@ impl FakeTree {
     fn new(relative: &str) -> FakeTree {
         let dir = tempfile::tempdir().unwrap();
         let mut level = dir.path().to_owned();
-        write(
-            &level.join("cgroup.controllers"),
-            "cpuset cpu io memory pids hugetlb\n",
-        );
+        write(&level.join("cgroup.controllers"), "cpuset cpu io memory pids hugetlb\n");
         write(&level.join("cgroup.subtree_control"), "");
         for component in relative.split('/') {
             level.push(component);
             fs::create_dir(&level).unwrap();
-            write(
-                &level.join("cgroup.controllers"),
-                "cpuset cpu io memory pids\n",
-            );
+            write(&level.join("cgroup.controllers"), "cpuset cpu io memory pids\n");
             write(&level.join("cgroup.subtree_control"), "");
         }
         for (file, content) in [
@@ -58,9 +52,7 @@ impl FakeTree {
     }
 
     fn layout(&self) -> Layout {
-        Layout::V2 {
-            root: self.dir.path().to_owned(),
-        }
+        Layout::V2 { root: self.dir.path().to_owned() }
     }
 
     fn root(&self) -> &Path {
@@ -84,11 +76,7 @@ fn write(path: &Path, content: &str) {
 fn memory_limit_never_touches_swap() {
     let tree = FakeTree::new("kapsel/c1");
     tree.set("memory.swap.max", "untouched");
-    let resources = Resources {
-        memory: Some(64 * MIB),
-        memory_reservation: Some(32 * MIB),
-        ..Default::default()
-    };
+    let resources = Resources { memory: Some(64 * MIB), memory_reservation: Some(32 * MIB), ..Default::default() };
     Cgroup::create(&tree.layout(), "kapsel/c1", &resources).unwrap();
     assert_eq!(tree.read("memory.max"), "67108864");
     assert_eq!(tree.read("memory.low"), "33554432");
@@ -98,53 +86,30 @@ fn memory_limit_never_touches_swap() {
 #[test]
 fn swap_max_counts_swap_alone() {
     let tree = FakeTree::new("kapsel/c1");
-    let resources = Resources {
-        memory: Some(100 * MIB),
-        memory_swap: Some(300 * MIB),
-        ..Default::default()
-    };
+    let resources = Resources { memory: Some(100 * MIB), memory_swap: Some(300 * MIB), ..Default::default() };
     let cgroup = Cgroup::create(&tree.layout(), "kapsel/c1", &resources).unwrap();
     assert_eq!(tree.read("memory.max"), (100 * MIB).to_string());
     assert_eq!(tree.read("memory.swap.max"), (200 * MIB).to_string());
 
-    cgroup
-        .update(&Resources {
-            memory_swap: Some(-1),
-            ..Default::default()
-        })
-        .unwrap();
+    cgroup.update(&Resources { memory_swap: Some(-1), ..Default::default() }).unwrap();
     assert_eq!(tree.read("memory.swap.max"), "max");
     assert_eq!(tree.read("memory.max"), (100 * MIB).to_string());
 
     // Swap alone again: the memory limit in force (memory.max) is the base.
-    cgroup
-        .update(&Resources {
-            memory_swap: Some(150 * MIB),
-            ..Default::default()
-        })
-        .unwrap();
+    cgroup.update(&Resources { memory_swap: Some(150 * MIB), ..Default::default() }).unwrap();
     assert_eq!(tree.read("memory.swap.max"), (50 * MIB).to_string());
 }
 
 #[test]
 fn invalid_swap_writes_nothing() {
     let tree = FakeTree::new("kapsel/c1");
-    let below = Resources {
-        memory: Some(100 * MIB),
-        memory_swap: Some(50 * MIB),
-        ..Default::default()
-    };
+    let below = Resources { memory: Some(100 * MIB), memory_swap: Some(50 * MIB), ..Default::default() };
     let error = Cgroup::create(&tree.layout(), "kapsel/c1", &below).unwrap_err();
     assert!(matches!(error, CgroupError::Invalid(_)), "{error}");
     assert_eq!(tree.read("memory.max"), "max\n");
 
-    let without_memory = Resources {
-        memory_swap: Some(50 * MIB),
-        ..Default::default()
-    };
-    let error = Cgroup::open(&tree.layout(), "kapsel/c1")
-        .update(&without_memory)
-        .unwrap_err();
+    let without_memory = Resources { memory_swap: Some(50 * MIB), ..Default::default() };
+    let error = Cgroup::open(&tree.layout(), "kapsel/c1").update(&without_memory).unwrap_err();
     assert!(matches!(error, CgroupError::Invalid(_)), "{error}");
     assert_eq!(tree.read("memory.swap.max"), "max\n");
 }
@@ -166,12 +131,7 @@ fn cpus_become_cpu_max_and_shares_cpu_weight() {
     assert_eq!(tree.read("cpuset.mems"), "0");
 
     for (shares, weight) in [(2, "1"), (262_144, "10000")] {
-        cgroup
-            .update(&Resources {
-                cpu_shares: Some(shares),
-                ..Default::default()
-            })
-            .unwrap();
+        cgroup.update(&Resources { cpu_shares: Some(shares), ..Default::default() }).unwrap();
         assert_eq!(tree.read("cpu.weight"), weight);
     }
 }
@@ -180,50 +140,22 @@ fn cpus_become_cpu_max_and_shares_cpu_weight() {
 fn quota_and_period_alone_keep_the_other_half() {
     let tree = FakeTree::new("kapsel/c1");
     let cgroup = Cgroup::create(&tree.layout(), "kapsel/c1", &Resources::default()).unwrap();
-    assert_eq!(
-        tree.read("cpu.max"),
-        "max 100000\n",
-        "no cpu limit, no write"
-    );
-    cgroup
-        .update(&Resources {
-            cpu_quota: Some(20_000),
-            ..Default::default()
-        })
-        .unwrap();
+    assert_eq!(tree.read("cpu.max"), "max 100000\n", "no cpu limit, no write");
+    cgroup.update(&Resources { cpu_quota: Some(20_000), ..Default::default() }).unwrap();
     assert_eq!(tree.read("cpu.max"), "20000 100000");
-    cgroup
-        .update(&Resources {
-            cpu_period: Some(50_000),
-            ..Default::default()
-        })
-        .unwrap();
+    cgroup.update(&Resources { cpu_period: Some(50_000), ..Default::default() }).unwrap();
     assert_eq!(tree.read("cpu.max"), "20000 50000");
-    cgroup
-        .update(&Resources {
-            cpu_quota: Some(-1),
-            ..Default::default()
-        })
-        .unwrap();
+    cgroup.update(&Resources { cpu_quota: Some(-1), ..Default::default() }).unwrap();
     assert_eq!(tree.read("cpu.max"), "max 50000");
 }
 
 #[test]
 fn pids_limit_and_update_only_changes_what_is_set() {
     let tree = FakeTree::new("kapsel/c1");
-    let resources = Resources {
-        memory: Some(64 * MIB),
-        pids_limit: Some(64),
-        ..Default::default()
-    };
+    let resources = Resources { memory: Some(64 * MIB), pids_limit: Some(64), ..Default::default() };
     let cgroup = Cgroup::create(&tree.layout(), "kapsel/c1", &resources).unwrap();
     assert_eq!(tree.read("pids.max"), "64");
-    cgroup
-        .update(&Resources {
-            pids_limit: Some(0),
-            ..Default::default()
-        })
-        .unwrap();
+    cgroup.update(&Resources { pids_limit: Some(0), ..Default::default() }).unwrap();
     assert_eq!(tree.read("pids.max"), "max");
     assert_eq!(tree.read("memory.max"), "67108864");
 }
@@ -231,10 +163,7 @@ fn pids_limit_and_update_only_changes_what_is_set() {
 #[test]
 fn blkio_weight_goes_to_io_weight_or_bfq() {
     let tree = FakeTree::new("kapsel/c1");
-    let resources = Resources {
-        blkio_weight: Some(500),
-        ..Default::default()
-    };
+    let resources = Resources { blkio_weight: Some(500), ..Default::default() };
     Cgroup::create(&tree.layout(), "kapsel/c1", &resources).unwrap();
     assert_eq!(tree.read("io.weight"), "4950");
 
@@ -254,10 +183,7 @@ fn blkio_weight_goes_to_io_weight_or_bfq() {
 fn ancestors_delegate_the_controllers_they_have() {
     let tree = FakeTree::new("kapsel/c1");
     // The parent offers only some controllers: only those get enabled below it.
-    write(
-        &tree.root().join("kapsel/cgroup.controllers"),
-        "cpu memory pids\n",
-    );
+    write(&tree.root().join("kapsel/cgroup.controllers"), "cpu memory pids\n");
     Cgroup::create(&tree.layout(), "kapsel/c1", &Resources::default()).unwrap();
     let root = fs::read_to_string(tree.root().join("cgroup.subtree_control")).unwrap();
     assert_eq!(root, "+cpuset +cpu +io +memory +pids");
@@ -270,10 +196,7 @@ fn ancestors_delegate_the_controllers_they_have() {
 #[test]
 fn controllers_already_enabled_are_not_rewritten() {
     let tree = FakeTree::new("kapsel/c1");
-    write(
-        &tree.root().join("cgroup.subtree_control"),
-        "cpuset cpu io memory pids\n",
-    );
+    write(&tree.root().join("cgroup.subtree_control"), "cpuset cpu io memory pids\n");
     Cgroup::create(&tree.layout(), "kapsel/c1", &Resources::default()).unwrap();
     let root = fs::read_to_string(tree.root().join("cgroup.subtree_control")).unwrap();
     assert_eq!(root, "cpuset cpu io memory pids\n");
@@ -293,10 +216,7 @@ fn procs_dir_add_process_and_pids() {
 #[test]
 fn oom_kill_from_memory_events() {
     let tree = FakeTree::new("kapsel/c1");
-    tree.set(
-        "memory.events",
-        "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n",
-    );
+    tree.set("memory.events", "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n");
     let cgroup = Cgroup::open(&tree.layout(), "kapsel/c1");
     assert_eq!(cgroup.oom_kill_count().unwrap(), 2);
 }
@@ -339,17 +259,11 @@ fn stats_from_sample_files() {
     tree.set("memory.current", "8388608\n");
     tree.set("memory.peak", "9437184\n");
     tree.set("memory.max", "67108864\n");
-    tree.set(
-        "memory.stat",
-        "anon 4194304\nfile 4194304\ninactive_file 1048576\nactive_file 3145728\n",
-    );
+    tree.set("memory.stat", "anon 4194304\nfile 4194304\ninactive_file 1048576\nactive_file 3145728\n");
     tree.set("memory.events", "low 0\nhigh 0\nmax 1\noom 1\noom_kill 1\n");
     tree.set("pids.current", "3\n");
     tree.set("pids.max", "max\n");
-    tree.set(
-        "io.stat",
-        "8:0 rbytes=4096 wbytes=12288 rios=1 wios=3 dbytes=0 dios=0\n",
-    );
+    tree.set("io.stat", "8:0 rbytes=4096 wbytes=12288 rios=1 wios=3 dbytes=0 dios=0\n");
     let stats = Cgroup::open(&tree.layout(), "kapsel/c1").stats().unwrap();
     assert_eq!(stats.cpu.usage_ns, 1_500_000);
     assert_eq!(stats.cpu.user_ns, 1_000_000);
@@ -376,14 +290,7 @@ fn stats_from_sample_files() {
 #[test]
 fn paths_must_stay_below_the_root() {
     let tree = FakeTree::new("kapsel/c1");
-    for bad in [
-        "",
-        "/abs",
-        "../escape",
-        "kapsel/../../x",
-        "kapsel/./c1",
-        "kapsel//c1",
-    ] {
+    for bad in ["", "/abs", "../escape", "kapsel/../../x", "kapsel/./c1", "kapsel//c1"] {
         let error = Cgroup::create(&tree.layout(), bad, &Resources::default()).unwrap_err();
         assert!(matches!(error, CgroupError::Invalid(_)), "{bad}: {error}");
     }
@@ -394,15 +301,9 @@ fn paths_must_stay_below_the_root() {
 fn write_errors_name_file_and_value() {
     let tree = FakeTree::new("kapsel/c1");
     fs::remove_file(tree.leaf.join("pids.max")).unwrap();
-    let resources = Resources {
-        pids_limit: Some(-1),
-        ..Default::default()
-    };
+    let resources = Resources { pids_limit: Some(-1), ..Default::default() };
     let error = Cgroup::create(&tree.layout(), "kapsel/c1", &resources).unwrap_err();
     let message = error.to_string();
-    let expected = format!(
-        "writing \"max\" to {}: ",
-        tree.leaf.join("pids.max").display()
-    );
+    let expected = format!("writing \"max\" to {}: ", tree.leaf.join("pids.max").display());
     assert!(message.starts_with(&expected), "{message}");
 }

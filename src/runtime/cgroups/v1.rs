@@ -22,24 +22,17 @@ pub struct Dirs<'a> {
 impl Dirs<'_> {
     /// The cgroup's directory in `controller`'s hierarchy, if the host mounts that controller.
     pub fn get(&self, controller: &str) -> Option<PathBuf> {
-        self.mounts
-            .get(controller)
-            .map(|mount| mount.join(self.relative))
+        self.mounts.get(controller).map(|mount| mount.join(self.relative))
     }
 
     /// Like [`Dirs::get`], failing with `MissingController` naming `what` needed it.
     fn need(&self, controller: &'static str, what: &'static str) -> Result<PathBuf, CgroupError> {
-        self.get(controller)
-            .ok_or(CgroupError::MissingController { controller, what })
+        self.get(controller).ok_or(CgroupError::MissingController { controller, what })
     }
 
     /// Every distinct directory of the cgroup, one per hierarchy (co-mounts counted once).
     pub fn all(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = self
-            .mounts
-            .values()
-            .map(|m| m.join(self.relative))
-            .collect();
+        let mut dirs: Vec<PathBuf> = self.mounts.values().map(|m| m.join(self.relative)).collect();
         dirs.sort();
         dirs.dedup();
         dirs
@@ -119,9 +112,7 @@ fn apply_memory(dirs: Dirs<'_>, resources: &Resources) -> Result<(), CgroupError
         && swap >= 0
         && (memory < 0 || memory > swap)
     {
-        return Err(CgroupError::Invalid(format!(
-            "memory+swap limit {swap} is below the memory limit {memory}"
-        )));
+        return Err(CgroupError::Invalid(format!("memory+swap limit {swap} is below the memory limit {memory}")));
     }
     let limit = dir.join("memory.limit_in_bytes");
     let memsw = dir.join("memory.memsw.limit_in_bytes");
@@ -152,10 +143,7 @@ fn apply_memory(dirs: Dirs<'_>, resources: &Resources) -> Result<(), CgroupError
         (None, None) => {}
     }
     if let Some(reservation) = reservation {
-        files::write(
-            &dir.join("memory.soft_limit_in_bytes"),
-            &reservation.to_string(),
-        )?;
+        files::write(&dir.join("memory.soft_limit_in_bytes"), &reservation.to_string())?;
     }
     Ok(())
 }
@@ -199,9 +187,7 @@ fn apply_blkio_weight(dirs: Dirs<'_>, weight: u16) -> Result<(), CgroupError> {
 
 /// The `oom_kill` count of memory.oom_control (kernel ≥ 4.13).
 pub fn oom_kill_count(dirs: Dirs<'_>) -> Result<u64, CgroupError> {
-    let path = dirs
-        .need("memory", "the OOM kill count")?
-        .join("memory.oom_control");
+    let path = dirs.need("memory", "the OOM kill count")?.join("memory.oom_control");
     let control = files::parse_flat_keyed(&path, &files::read(&path)?)?;
     Ok(control.get("oom_kill").copied().unwrap_or(0))
 }
@@ -236,10 +222,7 @@ pub fn freeze(dirs: Dirs<'_>) -> Result<(), CgroupError> {
 
 /// Writes THAWED to freezer.state.
 pub fn thaw(dirs: Dirs<'_>) -> Result<(), CgroupError> {
-    files::write(
-        &dirs.need("freezer", "thawing")?.join("freezer.state"),
-        "THAWED",
-    )
+    files::write(&dirs.need("freezer", "thawing")?.join("freezer.state"), "THAWED")
 }
 
 /// The value at or above which v1 reports "no limit" (LONG_MAX rounded down to a page).
@@ -262,10 +245,7 @@ pub fn stats(dirs: Dirs<'_>) -> Result<CgroupStats, CgroupError> {
     }
     if let Some(dir) = dirs.get("pids") {
         let limit = files::read_u64_or_max(&dir.join("pids.max"))?;
-        stats.pids = PidsStats {
-            current: files::read_u64(&dir.join("pids.current"))?,
-            limit,
-        };
+        stats.pids = PidsStats { current: files::read_u64(&dir.join("pids.current"))?, limit };
     }
     if let Some(dir) = dirs.get("blkio") {
         stats.io = blkio(&dir)?;
@@ -287,9 +267,7 @@ fn cpu_usage(dir: &Path) -> Result<CpuStats, CgroupError> {
             let stat = files::read_flat_keyed(&dir.join("cpuacct.stat"))?;
             // SAFETY: sysconf has no preconditions.
             let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-            let ns = |key: &str| {
-                stat.get(key).copied().unwrap_or(0) * (1_000_000_000 / ticks_per_second)
-            };
+            let ns = |key: &str| stat.get(key).copied().unwrap_or(0) * (1_000_000_000 / ticks_per_second);
             (ns("user"), ns("system"))
         }
     };
@@ -298,13 +276,7 @@ fn cpu_usage(dir: &Path) -> Result<CpuStats, CgroupError> {
         Some(text) => stats::parse_per_cpu(&per_cpu_path, &text)?,
         None => Vec::new(),
     };
-    Ok(CpuStats {
-        usage_ns,
-        user_ns,
-        system_ns,
-        per_cpu_ns,
-        ..Default::default()
-    })
+    Ok(CpuStats { usage_ns, user_ns, system_ns, per_cpu_ns, ..Default::default() })
 }
 
 /// memory: usage, peak, limit (None when unlimited), memory.stat and the OOM kill count.
@@ -322,10 +294,7 @@ fn memory(dir: &Path) -> Result<MemoryStats, CgroupError> {
 
 /// blkio bytes per device: the throttle counters (always kept), else BFQ's.
 fn blkio(dir: &Path) -> Result<IoStats, CgroupError> {
-    for file in [
-        "blkio.throttle.io_service_bytes_recursive",
-        "blkio.bfq.io_service_bytes_recursive",
-    ] {
+    for file in ["blkio.throttle.io_service_bytes_recursive", "blkio.bfq.io_service_bytes_recursive"] {
         let path = dir.join(file);
         if let Some(text) = files::read_optional(&path)? {
             return stats::parse_blkio_service_bytes(&path, &text);

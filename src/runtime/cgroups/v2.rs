@@ -137,11 +137,7 @@ fn apply_cpu_max(dir: &Path, cpu_max: CpuMax) -> Result<(), CgroupError> {
 
 /// A CFS quota as cpu.max spells it.
 fn quota_text(quota: i64) -> String {
-    if quota < 0 {
-        "max".to_owned()
-    } else {
-        quota.to_string()
-    }
+    if quota < 0 { "max".to_owned() } else { quota.to_string() }
 }
 
 /// io.bfq.weight (v1 scale) when BFQ is there, else io.weight (converted), as runc's fs2/io.go.
@@ -162,10 +158,7 @@ fn apply_io_weight(dir: &Path, weight: u16) -> Result<(), CgroupError> {
 
 /// How many times the OOM killer fired in the cgroup: `oom_kill` of memory.events.
 pub fn oom_kill_count(dir: &Path) -> Result<u64, CgroupError> {
-    let events = files::parse_flat_keyed(
-        &dir.join("memory.events"),
-        &files::read(&dir.join("memory.events"))?,
-    )?;
+    let events = files::parse_flat_keyed(&dir.join("memory.events"), &files::read(&dir.join("memory.events"))?)?;
     Ok(events.get("oom_kill").copied().unwrap_or(0))
 }
 
@@ -199,10 +192,7 @@ pub fn kill_via_cgroup_kill(dir: &Path) -> Result<bool, CgroupError> {
 /// Reads the counters of the container directory `dir`; files of controllers not enabled give zeros.
 pub fn stats(dir: &Path) -> Result<CgroupStats, CgroupError> {
     if !dir.is_dir() {
-        return Err(CgroupError::Read {
-            path: dir.to_owned(),
-            source: std::io::ErrorKind::NotFound.into(),
-        });
+        return Err(CgroupError::Read { path: dir.to_owned(), source: std::io::ErrorKind::NotFound.into() });
     }
     let cpu_stat = files::read_flat_keyed(&dir.join("cpu.stat"))?;
     let usec = |key: &str| cpu_stat.get(key).copied().unwrap_or(0).saturating_mul(1000);
@@ -232,12 +222,7 @@ pub fn stats(dir: &Path) -> Result<CgroupStats, CgroupError> {
         Some(text) => stats::parse_io_stat(&io_path, &text)?,
         None => Default::default(),
     };
-    Ok(CgroupStats {
-        cpu,
-        memory,
-        pids,
-        io,
-    })
+    Ok(CgroupStats { cpu, memory, pids, io })
 }
 
 /// A one-number file, or `None` when it does not exist.

@@ -19,11 +19,7 @@ pub fn until(
             return Ok(());
         }
         if start.elapsed() >= timeout {
-            return Err(CgroupError::Timeout {
-                path: path.to_owned(),
-                what,
-                waited: start.elapsed(),
-            });
+            return Err(CgroupError::Timeout { path: path.to_owned(), what, waited: start.elapsed() });
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));

@@ -72,11 +72,7 @@ struct CapData {
 /// The number of a capability given as `CAP_NET_ADMIN`, `NET_ADMIN` or `net_admin`.
 pub fn parse(name: &str) -> std::result::Result<u32, String> {
     let upper = name.trim().to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") {
-        upper
-    } else {
-        format!("CAP_{upper}")
-    };
+    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
     NAMES
         .iter()
         .position(|n| *n == full)
@@ -86,21 +82,14 @@ pub fn parse(name: &str) -> std::result::Result<u32, String> {
 
 /// A set of capabilities as a bit mask.
 pub fn parse_set(names: &[String]) -> std::result::Result<u64, String> {
-    names
-        .iter()
-        .try_fold(0u64, |mask, name| Ok(mask | 1 << parse(name)?))
+    names.iter().try_fold(0u64, |mask, name| Ok(mask | 1 << parse(name)?))
 }
 
 /// The names of the capabilities in a mask, for messages.
 pub fn names_of(mask: u64) -> Vec<String> {
     (0..64)
         .filter(|cap| mask & (1 << cap) != 0)
-        .map(|cap| {
-            NAMES
-                .get(cap)
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| format!("CAP_{cap}"))
-        })
+        .map(|cap| NAMES.get(cap).map(|n| n.to_string()).unwrap_or_else(|| format!("CAP_{cap}")))
         .collect()
 }
 
@@ -116,8 +105,7 @@ pub fn drop_bounding(keep: u64) -> Result<()> {
         if present == 1 && keep & (1 << cap) == 0 {
             // SAFETY: PR_CAPBSET_DROP takes a capability number and has no pointers.
             let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
-            Errno::result(rc)
-                .context(|| format!("dropping {} from the bounding set", names_of(1 << cap)[0]))?;
+            Errno::result(rc).context(|| format!("dropping {} from the bounding set", names_of(1 << cap)[0]))?;
         }
     }
     Ok(())
@@ -127,18 +115,13 @@ pub fn drop_bounding(keep: u64) -> Result<()> {
 pub fn keep_across_setuid(keep: bool) -> Result<()> {
     // SAFETY: PR_SET_KEEPCAPS takes a boolean and has no pointers.
     let rc = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, keep as libc::c_ulong, 0, 0, 0) };
-    Errno::result(rc)
-        .map(drop)
-        .context(|| "setting PR_SET_KEEPCAPS".to_string())
+    Errno::result(rc).map(drop).context(|| "setting PR_SET_KEEPCAPS".to_string())
 }
 
 /// Sets permitted and effective to exactly `caps` and empties the inheritable set (as Docker does
 /// since CVE-2022-24769); fails naming the capabilities this process does not hold.
 pub fn apply(caps: u64) -> Result<()> {
-    let mut header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
+    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
     let mut current = [CapData::default(); 2];
     // SAFETY: header and two data words are what capget v3 reads and writes.
     let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, current.as_mut_ptr()) };
@@ -154,39 +137,19 @@ pub fn apply(caps: u64) -> Result<()> {
     let low = caps as u32;
     let high = (caps >> 32) as u32;
     let data = [
-        CapData {
-            effective: low,
-            permitted: low,
-            inheritable: 0,
-        },
-        CapData {
-            effective: high,
-            permitted: high,
-            inheritable: 0,
-        },
+        CapData { effective: low, permitted: low, inheritable: 0 },
+        CapData { effective: high, permitted: high, inheritable: 0 },
     ];
     // SAFETY: header and two data words are what capset v3 reads.
     let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
-    Errno::result(rc)
-        .map(drop)
-        .context(|| "setting the capability sets".to_string())
+    Errno::result(rc).map(drop).context(|| "setting the capability sets".to_string())
 }
 
 /// Empties the ambient set: nothing is raised automatically across exec.
 pub fn clear_ambient() -> Result<()> {
     // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL has no pointers.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
-    Errno::result(rc)
-        .map(drop)
-        .context(|| "clearing the ambient capabilities".to_string())
+    let rc = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) };
+    Errno::result(rc).map(drop).context(|| "clearing the ambient capabilities".to_string())
 }
 
 #[cfg(test)]
@@ -199,18 +162,12 @@ mod tests {
         assert_eq!(parse("NET_ADMIN"), Ok(12));
         assert_eq!(parse("sys_admin"), Ok(21));
         assert_eq!(parse("CAP_CHECKPOINT_RESTORE"), Ok(40));
-        assert_eq!(
-            parse("CAP_NOPE"),
-            Err("unknown capability \"CAP_NOPE\"".into())
-        );
+        assert_eq!(parse("CAP_NOPE"), Err("unknown capability \"CAP_NOPE\"".into()));
     }
 
     #[test]
     fn sets_round_trip() {
-        let names: Vec<String> = ["CAP_KILL", "CAP_SETUID", "CAP_BPF"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let names: Vec<String> = ["CAP_KILL", "CAP_SETUID", "CAP_BPF"].iter().map(|s| s.to_string()).collect();
         let mask = parse_set(&names).unwrap();
         assert_eq!(mask, 1 << 5 | 1 << 7 | 1 << 39);
         assert_eq!(names_of(mask), ["CAP_KILL", "CAP_SETUID", "CAP_BPF"]);
@@ -218,10 +175,7 @@ mod tests {
 
     #[test]
     fn docker_defaults_parse() {
-        let defaults: Vec<String> = crate::runtime::spec::DEFAULT_CAPABILITIES
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let defaults: Vec<String> = crate::runtime::spec::DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect();
         assert_eq!(parse_set(&defaults).unwrap().count_ones(), 14);
     }
 }

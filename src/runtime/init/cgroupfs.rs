@@ -42,10 +42,7 @@ impl CgroupMount {
 
     /// The name of its directory under /sys/fs/cgroup (`memory`, `cpu,cpuacct`, `unified`).
     pub fn dir_name(&self) -> &str {
-        self.mount_point
-            .strip_prefix(CGROUP_ROOT)
-            .unwrap_or("")
-            .trim_start_matches('/')
+        self.mount_point.strip_prefix(CGROUP_ROOT).unwrap_or("").trim_start_matches('/')
     }
 }
 
@@ -88,12 +85,7 @@ pub fn own_path(proc_self_cgroup: &str, mount: &CgroupMount) -> Option<String> {
         let mut list: Vec<&str> = options
             .split(',')
             .filter(|o| !o.is_empty() && (o.starts_with("name=") || !o.contains('=')))
-            .filter(|o| {
-                !matches!(
-                    *o,
-                    "xattr" | "noprefix" | "clone_children" | "cpuset_v2_mode"
-                )
-            })
+            .filter(|o| !matches!(*o, "xattr" | "noprefix" | "clone_children" | "cpuset_v2_mode"))
             .collect();
         list.sort_unstable();
         list
@@ -108,8 +100,8 @@ pub fn own_path(proc_self_cgroup: &str, mount: &CgroupMount) -> Option<String> {
 }
 
 /// Mounts the container's /sys/fs/cgroup inside `root` (before pivot_root, while the host's
-/// cgroup directories are still reachable). `mountinfo` and `proc_self_cgroup` are the host
-/// view read before any container mount; read-only unless privileged.
+/// cgroup directories are still reachable). `host_mounts` (from mountinfo) and
+/// `proc_self_cgroup` are the host's view, read before any container mount.
 pub fn mount(
     root: BorrowedFd<'_>,
     host_mounts: &[CgroupMount],
@@ -121,18 +113,11 @@ pub fn mount(
         return Ok(());
     }
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let pure_v2 = host_mounts
-        .iter()
-        .any(|m| m.mount_point == CGROUP_ROOT && m.fstype == "cgroup2");
-    if pure_v2 {
-        let unified = host_mounts
-            .iter()
-            .find(|m| m.mount_point == CGROUP_ROOT)
-            .expect("checked above");
+    let pure_v2 = host_mounts.iter().find(|m| m.mount_point == CGROUP_ROOT && m.fstype == "cgroup2");
+    if let Some(unified) = pure_v2 {
         mount_hierarchy(root, CGROUP_ROOT, unified, proc_self_cgroup, host_namespace)?;
     } else {
-        let target = ensure_in_root(root, CGROUP_ROOT, Create::Dir)
-            .context(|| format!("resolving {CGROUP_ROOT}"))?;
+        let target = ensure_in_root(root, CGROUP_ROOT, Create::Dir).context(|| format!("resolving {CGROUP_ROOT}"))?;
         mounts::mount_fs("tmpfs", "tmpfs", target.as_fd(), flags, "mode=755")
             .context(|| format!("mounting a tmpfs on {CGROUP_ROOT}"))?;
         for hierarchy in host_mounts.iter().filter(|m| !m.dir_name().is_empty()) {
@@ -142,8 +127,7 @@ pub fn mount(
         }
     }
     if readonly {
-        let mounted = open_in_root(root, CGROUP_ROOT, OFlag::O_PATH)
-            .context(|| format!("reopening {CGROUP_ROOT}"))?;
+        let mounted = open_in_root(root, CGROUP_ROOT, OFlag::O_PATH).context(|| format!("reopening {CGROUP_ROOT}"))?;
         mounts::set_attributes(mounted.as_fd(), MsFlags::MS_RDONLY, true)
             .context(|| format!("making {CGROUP_ROOT} read-only"))?;
     }
@@ -162,36 +146,22 @@ fn mount_hierarchy(
     let target = ensure_in_root(root, dest, Create::Dir).context(|| format!("resolving {dest}"))?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     if !host_namespace {
-        let (fstype, options) = if hierarchy.fstype == "cgroup2" {
-            ("cgroup2", String::new())
-        } else {
-            ("cgroup", hierarchy.v1_options())
-        };
+        let (fstype, options) =
+            if hierarchy.fstype == "cgroup2" { ("cgroup2", String::new()) } else { ("cgroup", hierarchy.v1_options()) };
         return mounts::mount_fs(fstype, fstype, target.as_fd(), flags, &options)
             .context(|| format!("mounting {fstype} ({options}) on {dest}"));
     }
-    let own = own_path(proc_self_cgroup, hierarchy).ok_or_else(|| {
-        InitError::Setup(format!(
-            "no entry for {} in /proc/self/cgroup",
-            hierarchy.mount_point
-        ))
-    })?;
-    let relative = own
-        .strip_prefix(hierarchy.root.trim_end_matches('/'))
-        .unwrap_or(&own);
-    let source_path = format!(
-        "{}/{}",
-        hierarchy.mount_point,
-        relative.trim_start_matches('/')
-    );
+    let own = own_path(proc_self_cgroup, hierarchy)
+        .ok_or_else(|| InitError::Setup(format!("no entry for {} in /proc/self/cgroup", hierarchy.mount_point)))?;
+    let relative = own.strip_prefix(hierarchy.root.trim_end_matches('/')).unwrap_or(&own);
+    let source_path = format!("{}/{}", hierarchy.mount_point, relative.trim_start_matches('/'));
     let source = nix::fcntl::open(
         source_path.as_str(),
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
     .context(|| format!("opening {source_path}"))?;
-    mounts::bind(source.as_fd(), target.as_fd(), false)
-        .context(|| format!("binding {source_path} on {dest}"))
+    mounts::bind(source.as_fd(), target.as_fd(), false).context(|| format!("binding {source_path} on {dest}"))
 }
 
 /// For a co-mounted hierarchy such as `cpu,cpuacct`, the links `cpu` and `cpuacct` to it.
@@ -219,13 +189,9 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
         if let (b'\\', Some(digits)) = (bytes[i], octal) {
-            let value = digits
-                .iter()
-                .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+            let value = digits.iter().fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
             out.push(value as u8);
             i += 4;
             continue;
@@ -271,20 +237,13 @@ mod tests {
     fn finds_own_paths() {
         let mounts = parse_mountinfo(HYBRID);
         for mount in &mounts {
-            assert_eq!(
-                own_path(SELF_CGROUP, mount).as_deref(),
-                Some("/kapsel/abc"),
-                "{}",
-                mount.mount_point
-            );
+            assert_eq!(own_path(SELF_CGROUP, mount).as_deref(), Some("/kapsel/abc"), "{}", mount.mount_point);
         }
     }
 
     #[test]
     fn pure_v2_is_one_mount() {
-        let mounts = parse_mountinfo(
-            "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n",
-        );
+        let mounts = parse_mountinfo("30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n");
         assert_eq!(mounts.len(), 1);
         assert_eq!(mounts[0].dir_name(), "");
     }

@@ -14,14 +14,8 @@ use super::error::{Context, InitError, Result};
 use super::mounts;
 
 /// The nodes every container gets: (name, major, minor), mode 0666, as Docker and runc make them.
-const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
+const DEFAULT_DEVICES: &[(&str, u64, u64)] =
+    &[("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
 /// The standard links: (name, target).
 const LINKS: &[(&str, &str)] = &[
@@ -38,29 +32,20 @@ pub const MOUNT_DIRS: &[&str] = &["pts", "shm", "mqueue"];
 
 /// Host /dev entries a privileged container does not copy: mount points, links and the console,
 /// which the container gets its own versions of.
-const HOST_SKIP: &[&str] = &[
-    "pts", "shm", "mqueue", "fd", "console", "ptmx", "core", "stdin", "stdout", "stderr", ".lxc",
-    ".udev",
-];
+const HOST_SKIP: &[&str] =
+    &["pts", "shm", "mqueue", "fd", "console", "ptmx", "core", "stdin", "stdout", "stderr", ".lxc", ".udev"];
 
 /// Fills a freshly mounted, empty /dev tmpfs (`dev`): nodes, links and mount-point directories.
 pub fn populate(dev: BorrowedFd<'_>, privileged: bool) -> Result<()> {
     for &(name, major, minor) in DEFAULT_DEVICES {
-        mknodat(
-            dev,
-            name,
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(major, minor),
-        )
-        .context(|| format!("creating /dev/{name}"))?;
+        mknodat(dev, name, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
+            .context(|| format!("creating /dev/{name}"))?;
     }
     for &(name, target) in LINKS {
         symlinkat(target, dev, name).context(|| format!("creating the link /dev/{name}"))?;
     }
     for &dir in MOUNT_DIRS {
-        mkdirat(dev, dir, Mode::from_bits_truncate(0o755))
-            .context(|| format!("creating /dev/{dir}"))?;
+        mkdirat(dev, dir, Mode::from_bits_truncate(0o755)).context(|| format!("creating /dev/{dir}"))?;
     }
     if privileged {
         copy_host_devices(Path::new("/dev"), "", dev)?;
@@ -71,21 +56,42 @@ pub fn populate(dev: BorrowedFd<'_>, privileged: bool) -> Result<()> {
 /// Opens the container's /dev/null and checks it is really the null device (char 1:3), so masking
 /// never binds some other file over a path (runc CVE-2025-31133).
 pub fn open_null(dev: BorrowedFd<'_>) -> Result<OwnedFd> {
-    let null = openat(
-        dev,
-        "null",
-        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .context(|| "opening /dev/null".to_string())?;
+    let null = openat(dev, "null", OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+        .context(|| "opening /dev/null".to_string())?;
     let stat = fstat(&null).context(|| "inspecting /dev/null".to_string())?;
     let kind = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
     if kind != SFlag::S_IFCHR || major(stat.st_rdev) != 1 || minor(stat.st_rdev) != 3 {
-        return Err(InitError::Setup(
-            "/dev/null is not the null device".to_string(),
-        ));
+        return Err(InitError::Setup("/dev/null is not the null device".to_string()));
     }
     Ok(null)
+}
+
+/// Makes the container's terminal in its own devpts (`pts`): opens the pty master, unlocks it,
+/// opens its slave (`/dev/pts/0` inside) as stdin, stdout and stderr and the controlling
+/// terminal of this session. Returns the master, which goes to the shim.
+pub fn open_terminal(pts: BorrowedFd<'_>) -> Result<OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let master =
+        openat(pts, "ptmx", OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty())
+            .context(|| "opening /dev/pts/ptmx".to_string())?;
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int from the pointer, which outlives the call.
+    let rc = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) };
+    Errno::result(rc).context(|| "unlocking the terminal".to_string())?;
+    // SAFETY: TIOCGPTPEER opens the slave of this very master and returns a new fd; no pointers.
+    let slave = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY) };
+    let slave = Errno::result(slave).context(|| "opening the terminal's slave".to_string())?;
+    // SAFETY: the ioctl returned a fresh fd that nothing else owns.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    for target in 0..=2 {
+        // SAFETY: dup2 onto the standard fds; both fds are valid.
+        Errno::result(unsafe { libc::dup2(slave.as_raw_fd(), target) })
+            .context(|| "making the terminal the container's stdio".to_string())?;
+    }
+    // SAFETY: TIOCSCTTY on fd 0 with argument 0 (do not steal); no pointers.
+    let rc = unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+    Errno::result(rc).context(|| "making the terminal the controlling one".to_string())?;
+    Ok(master)
 }
 
 /// Binds the terminal on fd 0 (the pty slave) over /dev/console, as runc does for `-t`. Runs
@@ -96,21 +102,13 @@ pub fn bind_console(dev: BorrowedFd<'_>) -> Result<()> {
     // SAFETY: fd 0 is the container's stdin, open for the whole life of init.
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
     let terminal = fstat(stdin).context(|| "inspecting the terminal on stdin".to_string())?;
-    let path = std::fs::read_link("/proc/self/fd/0")
-        .context(|| "finding the terminal's path".to_string())?;
-    let source = nix::fcntl::open(
-        &path,
-        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .context(|| format!("opening the terminal {}", path.display()))?;
+    let path = std::fs::read_link("/proc/self/fd/0").context(|| "finding the terminal's path".to_string())?;
+    let source = nix::fcntl::open(&path, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+        .context(|| format!("opening the terminal {}", path.display()))?;
     let found = fstat(&source).context(|| format!("inspecting {}", path.display()))?;
     let is_char = SFlag::from_bits_truncate(found.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_char || found.st_rdev != terminal.st_rdev {
-        return Err(InitError::Setup(format!(
-            "{} is not the terminal on stdin",
-            path.display()
-        )));
+        return Err(InitError::Setup(format!("{} is not the terminal on stdin", path.display())));
     }
     let target = openat(
         dev,
@@ -119,15 +117,13 @@ pub fn bind_console(dev: BorrowedFd<'_>) -> Result<()> {
         Mode::from_bits_truncate(0o600),
     )
     .context(|| "creating /dev/console".to_string())?;
-    mounts::bind(source.as_fd(), target.as_fd(), false)
-        .context(|| "binding the terminal over /dev/console".to_string())
+    mounts::bind(source.as_fd(), target.as_fd(), false).context(|| "binding the terminal over /dev/console".to_string())
 }
 
 /// Recreates every char/block device under `host_dir` (the host's /dev) below `dev` at the same
 /// relative path (`relative`), with the host's mode and owner.
 fn copy_host_devices(host_dir: &Path, relative: &str, dev: BorrowedFd<'_>) -> Result<()> {
-    let entries =
-        std::fs::read_dir(host_dir).context(|| format!("reading {}", host_dir.display()))?;
+    let entries = std::fs::read_dir(host_dir).context(|| format!("reading {}", host_dir.display()))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if relative.is_empty() && HOST_SKIP.contains(&name.as_str()) {
@@ -136,11 +132,7 @@ fn copy_host_devices(host_dir: &Path, relative: &str, dev: BorrowedFd<'_>) -> Re
         let Ok(meta) = entry.path().symlink_metadata() else {
             continue;
         };
-        let path = if relative.is_empty() {
-            name.clone()
-        } else {
-            format!("{relative}/{name}")
-        };
+        let path = if relative.is_empty() { name.clone() } else { format!("{relative}/{name}") };
         let kind = meta.file_type();
         if kind.is_dir() {
             match mkdirat(dev, path.as_str(), Mode::from_bits_truncate(0o755)) {
@@ -157,13 +149,7 @@ fn copy_host_devices(host_dir: &Path, relative: &str, dev: BorrowedFd<'_>) -> Re
         } else {
             continue;
         };
-        match mknodat(
-            dev,
-            path.as_str(),
-            sflag,
-            Mode::from_bits_truncate(meta.mode()),
-            meta.rdev(),
-        ) {
+        match mknodat(dev, path.as_str(), sflag, Mode::from_bits_truncate(meta.mode()), meta.rdev()) {
             Ok(()) => {}
             // The defaults (null, zero, …) are already there.
             Err(Errno::EEXIST) => continue,

@@ -97,19 +97,10 @@ mod tests {
     #[test]
     fn messages_and_codes() {
         let setup = InitError::setup("mounting /proc", "permission denied");
-        assert_eq!(
-            setup.sync_message(),
-            "error mounting /proc: permission denied"
-        );
+        assert_eq!(setup.sync_message(), "error mounting /proc: permission denied");
         assert_eq!(setup.exit_code(), 1);
-        let exec = InitError::Exec {
-            message: "exec /bin/x: no such file or directory".into(),
-            code: 127,
-        };
-        assert_eq!(
-            exec.sync_message(),
-            "exec-error exec /bin/x: no such file or directory"
-        );
+        let exec = InitError::Exec { message: "exec /bin/x: no such file or directory".into(), code: 127 };
+        assert_eq!(exec.sync_message(), "exec-error exec /bin/x: no such file or directory");
         assert_eq!(exec.exit_code(), 127);
     }
 }

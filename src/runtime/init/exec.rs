@@ -17,9 +17,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 
 /// The value of `key` in a `KEY=value` list (the last one wins, as for execve's reader).
 pub fn env_value<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
-    env.iter()
-        .rev()
-        .find_map(|entry| entry.strip_prefix(key)?.strip_prefix('='))
+    env.iter().rev().find_map(|entry| entry.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// The command's environment: the spec's, plus HOME from /etc/passwd when it has none.
@@ -44,12 +42,9 @@ pub struct Command {
 impl Command {
     /// Looks argv[0] up in the environment's PATH and converts everything for execve.
     pub fn prepare(args: &[String], env: &[String]) -> Result<Command> {
-        let name = args
-            .first()
-            .ok_or_else(|| InitError::Setup("no command specified".to_string()))?;
+        let name = args.first().ok_or_else(|| InitError::Setup("no command specified".to_string()))?;
         let path = look_path(name, env_value(env, "PATH").unwrap_or(DEFAULT_PATH))?;
-        let c_string =
-            |s: &str| CString::new(s).map_err(|_| InitError::Setup(format!("NUL byte in {s:?}")));
+        let c_string = |s: &str| CString::new(s).map_err(|_| InitError::Setup(format!("NUL byte in {s:?}")));
         Ok(Command {
             c_path: c_string(&path)?,
             path,
@@ -74,10 +69,7 @@ pub fn look_path(name: &str, path_env: &str) -> Result<String> {
     if name.contains('/') {
         return Ok(name.to_string());
     }
-    let not_found = |detail: &str| InitError::Exec {
-        message: format!("exec: {name:?}: {detail}"),
-        code: 127,
-    };
+    let not_found = |detail: &str| InitError::Exec { message: format!("exec: {name:?}: {detail}"), code: 127 };
     if name.is_empty() {
         return Err(not_found("executable file not found in $PATH"));
     }
@@ -87,9 +79,7 @@ pub fn look_path(name: &str, path_env: &str) -> Result<String> {
         if is_executable(&candidate) {
             if !candidate.is_absolute() {
                 return Err(InitError::Exec {
-                    message: format!(
-                        "exec: {name:?}: cannot run executable found relative to current directory"
-                    ),
+                    message: format!("exec: {name:?}: cannot run executable found relative to current directory"),
                     code: 126,
                 });
             }
@@ -108,12 +98,7 @@ fn is_executable(path: &Path) -> bool {
     if meta.is_dir() {
         return false;
     }
-    match faccessat(
-        nix::fcntl::AT_FDCWD,
-        path,
-        AccessFlags::X_OK,
-        AtFlags::AT_EACCESS,
-    ) {
+    match faccessat(nix::fcntl::AT_FDCWD, path, AccessFlags::X_OK, AtFlags::AT_EACCESS) {
         Ok(()) => true,
         Err(Errno::ENOSYS) | Err(Errno::EPERM) => meta.permissions().mode() & 0o111 != 0,
         Err(_) => false,
@@ -127,10 +112,7 @@ pub fn exec_failure(path: &str, errno: Errno) -> InitError {
         Errno::EACCES | Errno::EISDIR => 126,
         _ => 1,
     };
-    InitError::Exec {
-        message: format!("exec {path}: {}", errno_text(errno)),
-        code,
-    }
+    InitError::Exec { message: format!("exec {path}: {}", errno_text(errno)), code }
 }
 
 /// Restores every signal to its default action and unblocks all, so the command does not inherit
@@ -164,10 +146,7 @@ mod tests {
 
     #[test]
     fn env_lookup() {
-        let env: Vec<String> = ["PATH=/bin", "A=1", "A=2", "EMPTY="]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let env: Vec<String> = ["PATH=/bin", "A=1", "A=2", "EMPTY="].iter().map(|s| s.to_string()).collect();
         assert_eq!(env_value(&env, "PATH"), Some("/bin"));
         assert_eq!(env_value(&env, "A"), Some("2"));
         assert_eq!(env_value(&env, "EMPTY"), Some(""));
@@ -181,11 +160,7 @@ mod tests {
     #[test]
     fn searches_path_in_order_skipping_non_executables() {
         let dir = tempfile::tempdir().unwrap();
-        let (a, b, c) = (
-            dir.path().join("a"),
-            dir.path().join("b"),
-            dir.path().join("c"),
-        );
+        let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
         for d in [&a, &b, &c] {
             fs::create_dir(d).unwrap();
         }
@@ -194,20 +169,14 @@ mod tests {
         fs::write(c.join("tool"), "#!/bin/sh\n").unwrap();
         fs::set_permissions(c.join("tool"), fs::Permissions::from_mode(0o755)).unwrap();
         let path = format!("{}:{}:{}", a.display(), b.display(), c.display());
-        assert_eq!(
-            look_path("tool", &path).unwrap(),
-            c.join("tool").to_string_lossy()
-        );
+        assert_eq!(look_path("tool", &path).unwrap(), c.join("tool").to_string_lossy());
     }
 
     #[test]
     fn not_found_uses_go_wording() {
         assert_eq!(
             message(look_path("nosuch", "/nonexistent:/also/not").unwrap_err()),
-            (
-                "exec: \"nosuch\": executable file not found in $PATH".to_string(),
-                127
-            )
+            ("exec: \"nosuch\": executable file not found in $PATH".to_string(), 127)
         );
     }
 
@@ -223,10 +192,7 @@ mod tests {
             message(exec_failure("/bin/x", Errno::ENOENT)),
             ("exec /bin/x: no such file or directory".to_string(), 127)
         );
-        assert_eq!(
-            message(exec_failure("/etc", Errno::EACCES)),
-            ("exec /etc: permission denied".to_string(), 126)
-        );
+        assert_eq!(message(exec_failure("/etc", Errno::EACCES)), ("exec /etc: permission denied".to_string(), 126));
         assert_eq!(exec_failure("/x", Errno::ENOEXEC).exit_code(), 1);
     }
 

@@ -18,10 +18,8 @@ pub fn readonly_paths(root: BorrowedFd<'_>, paths: &[String]) -> Result<()> {
         let Some(target) = open_existing(root, path)? else {
             continue;
         };
-        mounts::bind(target.as_fd(), target.as_fd(), true)
-            .context(|| format!("binding {path} onto itself"))?;
-        let mounted =
-            open_in_root(root, path, OFlag::O_PATH).context(|| format!("reopening {path}"))?;
+        mounts::bind(target.as_fd(), target.as_fd(), true).context(|| format!("binding {path} onto itself"))?;
+        let mounted = open_in_root(root, path, OFlag::O_PATH).context(|| format!("reopening {path}"))?;
         mounts::set_attributes(mounted.as_fd(), MsFlags::MS_RDONLY, true)
             .context(|| format!("making {path} read-only"))?;
     }
@@ -30,20 +28,14 @@ pub fn readonly_paths(root: BorrowedFd<'_>, paths: &[String]) -> Result<()> {
 
 /// Hides each path: /dev/null (the verified `dev_null`) over a file, an empty read-only tmpfs
 /// over a directory.
-pub fn masked_paths(
-    root: BorrowedFd<'_>,
-    paths: &[String],
-    dev_null: BorrowedFd<'_>,
-) -> Result<()> {
+pub fn masked_paths(root: BorrowedFd<'_>, paths: &[String], dev_null: BorrowedFd<'_>) -> Result<()> {
     for path in paths {
         let Some(target) = open_existing(root, path)? else {
             continue;
         };
         if file_type(target.as_fd()).context(|| format!("inspecting {path}"))? == SFlag::S_IFDIR {
-            let flags =
-                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-            mounts::mount_fs("tmpfs", "tmpfs", target.as_fd(), flags, "")
-                .context(|| format!("masking {path}"))?;
+            let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            mounts::mount_fs("tmpfs", "tmpfs", target.as_fd(), flags, "").context(|| format!("masking {path}"))?;
         } else {
             mounts::bind(dev_null, target.as_fd(), false).context(|| format!("masking {path}"))?;
         }

@@ -67,11 +67,7 @@ fn run(args: &[String]) -> i32 {
     // Nothing but stdio and the sync channel may reach the container.
     // SAFETY: close_range only sets flags on fds; no pointers.
     unsafe {
-        libc::close_range(
-            sync::SYNC_FD as u32 + 1,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC as i32,
-        );
+        libc::close_range(sync::SYNC_FD as u32 + 1, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32);
     }
     let spec = match load_spec(args) {
         Ok(spec) => spec,
@@ -93,8 +89,7 @@ fn load_spec(args: &[String]) -> Result<ContainerSpec> {
         .ok_or_else(|| InitError::Setup("usage: kapsel init <bundle-dir>".to_string()))?;
     let path = Path::new(bundle).join(SPEC_FILE);
     let text = std::fs::read(&path).context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&text)
-        .map_err(|err| InitError::setup(format!("parsing {}", path.display()), err))
+    serde_json::from_slice(&text).map_err(|err| InitError::setup(format!("parsing {}", path.display()), err))
 }
 
 /// Sends a failure to the shim; the exit status that goes with it.
@@ -151,15 +146,15 @@ fn stage2(sync: SyncChannel, spec: &ContainerSpec) -> i32 {
 /// the shim said `go`.
 fn build(sync: &SyncChannel, spec: &ContainerSpec) -> Result<Command> {
     let process = &spec.process;
-    session(process.tty)?;
+    let caps = capabilities::parse_set(&process.capabilities).map_err(InitError::Setup)?;
+    nix::unistd::setsid().context(|| "setsid".to_string())?;
     // Modes of what init creates are exact; the container's umask comes right before the exec.
     nix::sys::stat::umask(Mode::empty());
 
-    let rootfs::PreparedRoot {
-        root: new_root,
-        proc,
-        dev_null,
-    } = rootfs::build(spec)?;
+    let rootfs::PreparedRoot { root: new_root, proc, dev_null, console } = rootfs::build(spec)?;
+    if let Some(master) = console {
+        sync.send_fd(sync::CONSOLE, master.as_fd())?;
+    }
     let root = rootfs::pivot(new_root.as_fd())?;
     drop(new_root);
 
@@ -178,18 +173,9 @@ fn build(sync: &SyncChannel, spec: &ContainerSpec) -> Result<Command> {
     }
     let passwd = read_etc_file(root.as_fd(), "/etc/passwd")?;
     let group = read_etc_file(root.as_fd(), "/etc/group")?;
-    let user = user::resolve(
-        &process.user,
-        &process.additional_groups,
-        passwd.as_deref(),
-        group.as_deref(),
-    )
-    .map_err(InitError::Setup)?;
-    let cwd = if process.cwd.is_empty() {
-        "/"
-    } else {
-        process.cwd.as_str()
-    };
+    let user = user::resolve(&process.user, &process.additional_groups, passwd.as_deref(), group.as_deref())
+        .map_err(InitError::Setup)?;
+    let cwd = if process.cwd.is_empty() { "/" } else { process.cwd.as_str() };
     paths::ensure_in_root(root.as_fd(), cwd, Create::Dir)
         .context(|| format!("creating the working directory {cwd}"))?;
     if spec.rootfs.readonly {
@@ -199,7 +185,6 @@ fn build(sync: &SyncChannel, spec: &ContainerSpec) -> Result<Command> {
 
     nix::sys::stat::umask(Mode::from_bits_truncate(process.umask as libc::mode_t));
     let env = exec::command_env(&process.env, &user.home);
-    let caps = capabilities::parse_set(&process.capabilities).map_err(InitError::Setup)?;
     // As root first (runc does the same); again as the user when root could not (e.g. EACCES on
     // root-squashed storage), so the user's own permissions decide.
     let entered = nix::unistd::chdir(cwd).is_ok();
@@ -216,18 +201,6 @@ fn build(sync: &SyncChannel, spec: &ContainerSpec) -> Result<Command> {
     sync.send(sync::READY)?;
     sync.expect(sync::GO)?;
     Command::prepare(&process.args, &env)
-}
-
-/// A new session for the container; with a tty, fd 0 (the pty slave) becomes its controlling
-/// terminal.
-fn session(tty: bool) -> Result<()> {
-    nix::unistd::setsid().context(|| "setsid".to_string())?;
-    if tty {
-        // SAFETY: TIOCSCTTY on fd 0 with argument 0 (do not steal); no pointers.
-        let rc = unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
-        Errno::result(rc).context(|| "making stdin the controlling terminal".to_string())?;
-    }
-    Ok(())
 }
 
 /// Host and domain name in the container's own UTS namespace (empty: left as inherited).
@@ -262,11 +235,7 @@ fn switch_user(user: &user::ExecUser, caps: u64) -> Result<()> {
 /// The text of a regular file inside the container (e.g. /etc/passwd), None when missing. Never
 /// blocks on a FIFO and never leaves the root.
 fn read_etc_file(root: BorrowedFd<'_>, path: &str) -> Result<Option<String>> {
-    let fd = match open_in_root(
-        root,
-        path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
-    ) {
+    let fd = match open_in_root(root, path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(None),
         Err(errno) => return Err(errno).context(|| format!("opening {path}")),
@@ -275,8 +244,6 @@ fn read_etc_file(root: BorrowedFd<'_>, path: &str) -> Result<Option<String>> {
         return Err(InitError::Setup(format!("{path} is not a regular file")));
     }
     let mut text = String::new();
-    std::fs::File::from(fd)
-        .read_to_string(&mut text)
-        .context(|| format!("reading {path}"))?;
+    std::fs::File::from(fd).read_to_string(&mut text).context(|| format!("reading {path}"))?;
     Ok(Some(text))
 }

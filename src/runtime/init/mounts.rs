@@ -24,21 +24,9 @@ struct MountAttr {
 }
 
 /// Mounts a fresh filesystem of `fstype` onto the inode `target` refers to.
-pub fn mount_fs(
-    fstype: &str,
-    source: &str,
-    target: BorrowedFd<'_>,
-    flags: MsFlags,
-    data: &str,
-) -> Result<(), Errno> {
+pub fn mount_fs(fstype: &str, source: &str, target: BorrowedFd<'_>, flags: MsFlags, data: &str) -> Result<(), Errno> {
     let data = (!data.is_empty()).then_some(data);
-    nix::mount::mount(
-        Some(source),
-        fd_path(target).as_str(),
-        Some(fstype),
-        flags,
-        data,
-    )
+    nix::mount::mount(Some(source), fd_path(target).as_str(), Some(fstype), flags, data)
 }
 
 /// Bind-mounts `source` onto `target` (both fds), with every mount below source when recursive.
@@ -47,23 +35,13 @@ pub fn bind(source: BorrowedFd<'_>, target: BorrowedFd<'_>, recursive: bool) -> 
     if recursive {
         flags |= MsFlags::MS_REC;
     }
-    nix::mount::mount(
-        Some(fd_path(source).as_str()),
-        fd_path(target).as_str(),
-        None::<&str>,
-        flags,
-        None::<&str>,
-    )
+    nix::mount::mount(Some(fd_path(source).as_str()), fd_path(target).as_str(), None::<&str>, flags, None::<&str>)
 }
 
 /// Sets read-only/nosuid/nodev/noexec (as MsFlags) on the mount whose root `mount_root` is, and
 /// on every mount below it when recursive. Unlike a remount, this touches no other flag, so locked
 /// flags never make it fail.
-pub fn set_attributes(
-    mount_root: BorrowedFd<'_>,
-    flags: MsFlags,
-    recursive: bool,
-) -> Result<(), Errno> {
+pub fn set_attributes(mount_root: BorrowedFd<'_>, flags: MsFlags, recursive: bool) -> Result<(), Errno> {
     let mut attr_set = 0;
     for (flag, attr) in [
         (MsFlags::MS_RDONLY, MOUNT_ATTR_RDONLY),
@@ -78,12 +56,7 @@ pub fn set_attributes(
     if attr_set == 0 {
         return Ok(());
     }
-    let attr = MountAttr {
-        attr_set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    let attr = MountAttr { attr_set, attr_clr: 0, propagation: 0, userns_fd: 0 };
     let mut at_flags = libc::AT_EMPTY_PATH;
     if recursive {
         at_flags |= libc::AT_RECURSIVE;
@@ -105,13 +78,7 @@ pub fn set_attributes(
 /// Changes the propagation type (MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE, maybe | MS_REC)
 /// of the mount at `target`.
 pub fn set_propagation(target: BorrowedFd<'_>, propagation: MsFlags) -> Result<(), Errno> {
-    nix::mount::mount(
-        None::<&str>,
-        fd_path(target).as_str(),
-        None::<&str>,
-        propagation,
-        None::<&str>,
-    )
+    nix::mount::mount(None::<&str>, fd_path(target).as_str(), None::<&str>, propagation, None::<&str>)
 }
 
 /// A Docker-style option list (`["ro", "nosuid", "size=64m", "rshared"]`) split into its parts.
@@ -129,12 +96,7 @@ pub struct MountOptions {
 
 impl Default for MountOptions {
     fn default() -> MountOptions {
-        MountOptions {
-            flags: MsFlags::empty(),
-            propagation: None,
-            recursive: false,
-            data: String::new(),
-        }
+        MountOptions { flags: MsFlags::empty(), propagation: None, recursive: false, data: String::new() }
     }
 }
 
@@ -196,10 +158,7 @@ mod tests {
     fn splits_bind_options() {
         let parsed = parse_options(&strings(&["rbind", "rshared", "ro", "exec"]));
         assert!(parsed.recursive);
-        assert_eq!(
-            parsed.propagation,
-            Some(MsFlags::MS_SHARED | MsFlags::MS_REC)
-        );
+        assert_eq!(parsed.propagation, Some(MsFlags::MS_SHARED | MsFlags::MS_REC));
         assert_eq!(parsed.flags, MsFlags::MS_RDONLY);
         assert_eq!(parsed.data, "");
     }

@@ -39,8 +39,7 @@ pub fn join(namespaces: &NamespacesSpec) -> Result<()> {
     if let NetworkNamespace::Join(path) = &namespaces.network {
         let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .context(|| format!("opening network namespace {}", path.display()))?;
-        setns(&fd, CloneFlags::CLONE_NEWNET)
-            .context(|| format!("joining network namespace {}", path.display()))?;
+        setns(&fd, CloneFlags::CLONE_NEWNET).context(|| format!("joining network namespace {}", path.display()))?;
     }
     Ok(())
 }
@@ -80,10 +79,7 @@ mod tests {
             host_cgroup: true,
         });
         assert_eq!(flags, CloneFlags::CLONE_NEWNS);
-        let host_net = unshare_flags(&NamespacesSpec {
-            network: NetworkNamespace::Host,
-            ..Default::default()
-        });
+        let host_net = unshare_flags(&NamespacesSpec { network: NetworkNamespace::Host, ..Default::default() });
         assert!(!host_net.contains(CloneFlags::CLONE_NEWNET));
     }
 }

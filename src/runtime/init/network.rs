@@ -29,7 +29,5 @@ pub fn loopback_up() -> Result<()> {
     }
     // SAFETY: request is a valid ifreq naming lo with the new flags.
     let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
-    Errno::result(rc)
-        .map(drop)
-        .context(|| "bringing lo up".to_string())
+    Errno::result(rc).map(drop).context(|| "bringing lo up".to_string())
 }

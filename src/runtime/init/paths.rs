@@ -51,11 +51,7 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> String {
 /// magic links (/proc/*/fd, /proc/*/root) are refused. `flags` gains O_CLOEXEC.
 pub fn open_in_root(root: BorrowedFd<'_>, path: &str, flags: OFlag) -> Result<OwnedFd, Errno> {
     let relative = clean_components(path).join("/");
-    let relative = if relative.is_empty() {
-        "."
-    } else {
-        relative.as_str()
-    };
+    let relative = if relative.is_empty() { "." } else { relative.as_str() };
     let how = OpenHow::new()
         .flags(flags | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
@@ -91,12 +87,7 @@ pub fn refuse_symlink(root: BorrowedFd<'_>, path: &str) -> Result<(), Errno> {
     }
 }
 
-fn ensure_components(
-    root: BorrowedFd<'_>,
-    parts: Vec<String>,
-    create: Create,
-    depth: usize,
-) -> Result<OwnedFd, Errno> {
+fn ensure_components(root: BorrowedFd<'_>, parts: Vec<String>, create: Create, depth: usize) -> Result<OwnedFd, Errno> {
     let path_of = |n: usize| parts[..n].join("/");
     match open_in_root(root, &path_of(parts.len()), OFlag::O_PATH) {
         Err(Errno::ENOENT) if create != Create::Nothing => {}
@@ -120,11 +111,7 @@ fn ensure_components(
                     return Err(Errno::ELOOP);
                 }
                 let target = target.to_string_lossy();
-                let base = if target.starts_with('/') {
-                    String::new()
-                } else {
-                    path_of(index)
-                };
+                let base = if target.starts_with('/') { String::new() } else { path_of(index) };
                 let rest = parts[index + 1..].join("/");
                 let followed = format!("{base}/{target}/{rest}");
                 return ensure_components(root, clean_components(&followed), create, depth + 1);
@@ -136,26 +123,13 @@ fn ensure_components(
         }
         let last = index + 1 == parts.len();
         if last && create == Create::File {
-            let flags = OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_WRONLY
-                | OFlag::O_CLOEXEC;
-            match openat(
-                parent.as_fd(),
-                name.as_str(),
-                flags,
-                Mode::from_bits_truncate(0o644),
-            ) {
+            let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+            match openat(parent.as_fd(), name.as_str(), flags, Mode::from_bits_truncate(0o644)) {
                 Ok(_) | Err(Errno::EEXIST) => {}
                 Err(errno) => return Err(errno),
             }
         } else {
-            match mkdirat(
-                parent.as_fd(),
-                name.as_str(),
-                Mode::from_bits_truncate(0o755),
-            ) {
+            match mkdirat(parent.as_fd(), name.as_str(), Mode::from_bits_truncate(0o755)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(errno) => return Err(errno),
             }
@@ -172,12 +146,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn open_root(dir: &Path) -> OwnedFd {
-        nix::fcntl::open(
-            dir,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .unwrap()
+        nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).unwrap()
     }
 
     fn real_path(fd: &OwnedFd) -> PathBuf {
@@ -223,11 +192,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root_path = dir.path().canonicalize().unwrap();
         std::fs::create_dir(root_path.join("etc")).unwrap();
-        symlink(
-            "../run/resolve/stub.conf",
-            root_path.join("etc/resolv.conf"),
-        )
-        .unwrap();
+        symlink("../run/resolve/stub.conf", root_path.join("etc/resolv.conf")).unwrap();
         symlink("/hostfile", root_path.join("abs")).unwrap();
         let root = open_root(&root_path);
 
@@ -243,10 +208,7 @@ mod tests {
         let root_path = dir.path().canonicalize().unwrap();
         symlink("loop", root_path.join("loop")).unwrap();
         let root = open_root(&root_path);
-        assert_eq!(
-            ensure_in_root(root.as_fd(), "/loop/x", Create::Dir).unwrap_err(),
-            Errno::ELOOP
-        );
+        assert_eq!(ensure_in_root(root.as_fd(), "/loop/x", Create::Dir).unwrap_err(), Errno::ELOOP);
         // /proc inside this root is a plain missing directory, never the host's procfs.
         let fd = ensure_in_root(root.as_fd(), "/proc/self/root", Create::Dir).unwrap();
         assert_eq!(real_path(&fd), root_path.join("proc/self/root"));
@@ -268,10 +230,7 @@ mod tests {
     fn missing_paths_without_create_are_enoent() {
         let dir = tempfile::tempdir().unwrap();
         let root = open_root(dir.path());
-        assert_eq!(
-            ensure_in_root(root.as_fd(), "/nope", Create::Nothing).unwrap_err(),
-            Errno::ENOENT
-        );
+        assert_eq!(ensure_in_root(root.as_fd(), "/nope", Create::Nothing).unwrap_err(), Errno::ENOENT);
         assert!(!dir.path().join("nope").exists());
     }
 }

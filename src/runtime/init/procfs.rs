@@ -14,10 +14,7 @@ use super::error::{InitError, Result, errno_text, io_text};
 /// The file under /proc of a sysctl key: `net.core.somaxconn` → `sys/net/core/somaxconn`.
 pub fn sysctl_path(key: &str) -> std::result::Result<String, String> {
     let parts: Vec<&str> = key.split('.').collect();
-    if parts
-        .iter()
-        .any(|p| p.is_empty() || *p == ".." || p.contains('/'))
-    {
+    if parts.iter().any(|p| p.is_empty() || *p == ".." || p.contains('/')) {
         return Err(format!("invalid sysctl name {key:?}"));
     }
     Ok(format!("sys/{}", parts.join("/")))
@@ -37,38 +34,24 @@ pub fn write_sysctls(proc: BorrowedFd<'_>, sysctls: &BTreeMap<String, String>) -
 pub fn write_oom_score_adj(proc: BorrowedFd<'_>, value: i32) -> Result<()> {
     let path = format!("{}/oom_score_adj", std::process::id());
     write_beneath(proc, &path, &value.to_string()).map_err(|cause| {
-        let hint = if value < 0 {
-            " (lowering it needs CAP_SYS_RESOURCE, which this host does not grant)"
-        } else {
-            ""
-        };
+        let hint = if value < 0 { " (lowering it needs CAP_SYS_RESOURCE, which this host does not grant)" } else { "" };
         InitError::Setup(format!("setting oom_score_adj to {value}: {cause}{hint}"))
     })
 }
 
 /// Opens `relative` beneath the procfs root without symlinks or mount crossings and writes
 /// `value` in one write.
-fn write_beneath(
-    proc: BorrowedFd<'_>,
-    relative: &str,
-    value: &str,
-) -> std::result::Result<(), String> {
+fn write_beneath(proc: BorrowedFd<'_>, relative: &str, value: &str) -> std::result::Result<(), String> {
     let how = OpenHow::new()
         .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
-        .resolve(
-            ResolveFlag::RESOLVE_BENEATH
-                | ResolveFlag::RESOLVE_NO_SYMLINKS
-                | ResolveFlag::RESOLVE_NO_XDEV,
-        );
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_XDEV);
     let fd = loop {
         match openat2(proc, relative, how) {
             Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
             other => break other.map_err(errno_text)?,
         }
     };
-    std::fs::File::from(fd)
-        .write_all(value.as_bytes())
-        .map_err(|err| io_text(&err))
+    std::fs::File::from(fd).write_all(value.as_bytes()).map_err(|err| io_text(&err))
 }
 
 #[cfg(test)]
@@ -77,10 +60,7 @@ mod tests {
 
     #[test]
     fn sysctl_keys_map_to_paths() {
-        assert_eq!(
-            sysctl_path("net.core.somaxconn").unwrap(),
-            "sys/net/core/somaxconn"
-        );
+        assert_eq!(sysctl_path("net.core.somaxconn").unwrap(), "sys/net/core/somaxconn");
         assert!(sysctl_path("net..x").is_err());
         assert!(sysctl_path("kernel/../x").is_err());
     }

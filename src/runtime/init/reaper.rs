@@ -40,10 +40,15 @@ fn start(command: &Command, tty: bool) -> Result<Pid> {
         let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         Errno::result(rc).context(|| "becoming a child subreaper".to_string())?;
     }
+    // PID 1 keeps running kapsel's binary inside the container: non-dumpable, its /proc/1/exe
+    // (a way to the host binary, CVE-2019-5736) is out of reach without CAP_SYS_PTRACE. The
+    // command's exec resets the flag for itself.
+    // SAFETY: PR_SET_DUMPABLE takes a boolean and no pointers.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    Errno::result(rc).context(|| "making init non-dumpable".to_string())?;
     // Block everything before the fork: signals then wait, queued, for sigwaitinfo below (even
     // those a PID 1 would otherwise drop). The child unblocks them as it execs.
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None)
-        .context(|| "blocking signals".to_string())?;
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None).context(|| "blocking signals".to_string())?;
     let (report_read, report_write) =
         pipe2(OFlag::O_CLOEXEC).context(|| "creating the exec report pipe".to_string())?;
 
@@ -61,10 +66,7 @@ fn start(command: &Command, tty: bool) -> Result<Pid> {
                 .context(|| "reading the exec report".to_string())?;
             if let Some((code, message)) = report.split_once(' ') {
                 let _ = waitpid(child, None);
-                return Err(InitError::Exec {
-                    message: message.to_string(),
-                    code: code.parse().unwrap_or(1),
-                });
+                return Err(InitError::Exec { message: message.to_string(), code: code.parse().unwrap_or(1) });
             }
             Ok(child)
         }
@@ -119,9 +121,7 @@ fn reap(command: Pid) -> Option<i32> {
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) if pid == command => command_status = Some(code),
-            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == command => {
-                command_status = Some(128 + signal as i32)
-            }
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == command => command_status = Some(128 + signal as i32),
             Ok(WaitStatus::StillAlive) | Err(_) => return command_status,
             Ok(_) => {}
         }

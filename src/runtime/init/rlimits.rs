@@ -35,19 +35,14 @@ pub fn apply(limits: &[RlimitSpec]) -> Result<()> {
     for limit in limits {
         let name = limit.name.trim().to_ascii_lowercase();
         let name = name.strip_prefix("rlimit_").unwrap_or(&name);
-        let resource = resource(name)
-            .ok_or_else(|| InitError::Setup(format!("unknown ulimit name {:?}", limit.name)))?;
-        let value = libc::rlimit {
-            rlim_cur: limit.soft,
-            rlim_max: limit.hard,
-        };
+        let resource =
+            resource(name).ok_or_else(|| InitError::Setup(format!("unknown ulimit name {:?}", limit.name)))?;
+        let value = libc::rlimit { rlim_cur: limit.soft, rlim_max: limit.hard };
         // SAFETY: value is a valid rlimit for the duration of the call.
         let rc = unsafe { libc::setrlimit(resource, &value) };
         if let Err(errno) = Errno::result(rc) {
             let hint = match errno {
-                Errno::EPERM => {
-                    " (raising a hard limit needs CAP_SYS_RESOURCE, which this host does not grant)"
-                }
+                Errno::EPERM => " (raising a hard limit needs CAP_SYS_RESOURCE, which this host does not grant)",
                 Errno::EINVAL if limit.soft > limit.hard => " (soft limit above hard limit)",
                 _ => "",
             };
@@ -76,23 +71,8 @@ mod tests {
     #[test]
     fn lowering_works_and_errors_name_the_limit() {
         // A soft limit above the hard one is always refused, without touching this process.
-        let err = apply(&[RlimitSpec {
-            name: "nofile".into(),
-            soft: 10,
-            hard: 5,
-        }])
-        .unwrap_err();
-        assert!(
-            err.to_string().starts_with("setting ulimit nofile=10:5:"),
-            "{err}"
-        );
-        assert!(
-            apply(&[RlimitSpec {
-                name: "nope".into(),
-                soft: 1,
-                hard: 1
-            }])
-            .is_err()
-        );
+        let err = apply(&[RlimitSpec { name: "nofile".into(), soft: 10, hard: 5 }]).unwrap_err();
+        assert!(err.to_string().starts_with("setting ulimit nofile=10:5:"), "{err}");
+        assert!(apply(&[RlimitSpec { name: "nope".into(), soft: 1, hard: 1 }]).is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! pivot_root. Every target is resolved inside the new root (see `paths`).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
@@ -29,28 +30,24 @@ pub struct PreparedRoot {
     pub proc: OwnedFd,
     /// The container's verified /dev/null, for masking files.
     pub dev_null: OwnedFd,
+    /// With a tty: the master of the container's terminal, for the shim.
+    pub console: Option<OwnedFd>,
 }
 
 /// Builds every mount of the container below `spec.rootfs.merged`, in Docker's order.
 pub fn build(spec: &ContainerSpec) -> Result<PreparedRoot> {
     // Nothing mounted from here on may propagate back to the host (its "/" may be shared).
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .context(|| "making / a recursive slave".to_string())?;
+    nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .context(|| "making / a recursive slave".to_string())?;
     // The host's view, read before any container mount changes it.
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .context(|| "reading /proc/self/mountinfo".to_string())?;
-    let self_cgroup = std::fs::read_to_string("/proc/self/cgroup")
-        .context(|| "reading /proc/self/cgroup".to_string())?;
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").context(|| "reading /proc/self/mountinfo".to_string())?;
+    let self_cgroup =
+        std::fs::read_to_string("/proc/self/cgroup").context(|| "reading /proc/self/cgroup".to_string())?;
 
     let root = mount_overlay(&spec.rootfs)?;
     let proc = mount_proc(root.as_fd())?;
-    let dev_null = mount_dev(root.as_fd(), spec)?;
+    let (dev_null, console) = mount_dev(root.as_fd(), spec)?;
     mount_sys(root.as_fd(), spec.privileged)?;
     cgroupfs::mount(
         root.as_fd(),
@@ -62,11 +59,7 @@ pub fn build(spec: &ContainerSpec) -> Result<PreparedRoot> {
     for mount in &spec.mounts {
         mount_one(root.as_fd(), mount)?;
     }
-    Ok(PreparedRoot {
-        root,
-        proc,
-        dev_null,
-    })
+    Ok(PreparedRoot { root, proc, dev_null, console })
 }
 
 /// overlayfs's mount data for a rootfs: `lowerdir=top:…:bottom,upperdir=…,workdir=…`.
@@ -101,22 +94,15 @@ pub fn overlay_options(rootfs: &RootfsSpec) -> Result<String> {
 /// Mounts the overlay at `merged` (a daemon-owned host path) and opens it as the new root.
 fn mount_overlay(rootfs: &RootfsSpec) -> Result<OwnedFd> {
     let data = overlay_options(rootfs)?;
-    std::fs::create_dir_all(&rootfs.merged)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&rootfs.merged)
         .context(|| format!("creating {}", rootfs.merged.display()))?;
-    nix::mount::mount(
-        Some("overlay"),
-        &rootfs.merged,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    )
-    .context(|| format!("mounting the overlay rootfs ({data})"))?;
-    nix::fcntl::open(
-        &rootfs.merged,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .context(|| format!("opening {}", rootfs.merged.display()))
+    nix::mount::mount(Some("overlay"), &rootfs.merged, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
+        .context(|| format!("mounting the overlay rootfs ({data})"))?;
+    nix::fcntl::open(&rootfs.merged, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .context(|| format!("opening {}", rootfs.merged.display()))
 }
 
 /// A directory for a system mount (/proc, /dev, /sys): created when missing, never a symlink.
@@ -138,21 +124,18 @@ fn reopen(root: BorrowedFd<'_>, path: &str) -> Result<OwnedFd> {
 fn mount_proc(root: BorrowedFd<'_>) -> Result<OwnedFd> {
     let target = system_mount_point(root, "/proc")?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
-    mounts::mount_fs("proc", "proc", target.as_fd(), flags, "")
-        .context(|| "mounting /proc".to_string())?;
+    mounts::mount_fs("proc", "proc", target.as_fd(), flags, "").context(|| "mounting /proc".to_string())?;
     let proc = reopen(root, "/proc")?;
     let fs = nix::sys::statfs::fstatfs(&proc).context(|| "inspecting /proc".to_string())?;
     if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-        return Err(InitError::Setup(
-            "/proc is not a procfs after mounting it".to_string(),
-        ));
+        return Err(InitError::Setup("/proc is not a procfs after mounting it".to_string()));
     }
     Ok(proc)
 }
 
 /// /dev: a tmpfs with the device nodes and links, devpts, shm, mqueue and (with a tty) the
-/// console. Returns the verified /dev/null.
-fn mount_dev(root: BorrowedFd<'_>, spec: &ContainerSpec) -> Result<OwnedFd> {
+/// console. Returns the verified /dev/null and, with a tty, the terminal's master.
+fn mount_dev(root: BorrowedFd<'_>, spec: &ContainerSpec) -> Result<(OwnedFd, Option<OwnedFd>)> {
     let target = system_mount_point(root, "/dev")?;
     mounts::mount_fs(
         "tmpfs",
@@ -184,33 +167,26 @@ fn mount_dev(root: BorrowedFd<'_>, spec: &ContainerSpec) -> Result<OwnedFd> {
         "newinstance,ptmxmode=0666,mode=0620,gid=5",
     )
     .context(|| "mounting /dev/pts".to_string())?;
-    let shm_size = if spec.shm_size == 0 {
-        DEFAULT_SHM_SIZE
-    } else {
-        spec.shm_size
-    };
-    mounts::mount_fs(
-        "tmpfs",
-        "shm",
-        sub("shm")?.as_fd(),
-        quiet,
-        &format!("mode=1777,size={shm_size}"),
-    )
-    .context(|| "mounting /dev/shm".to_string())?;
+    let shm_size = if spec.shm_size == 0 { DEFAULT_SHM_SIZE } else { spec.shm_size };
+    mounts::mount_fs("tmpfs", "shm", sub("shm")?.as_fd(), quiet, &format!("mode=1777,size={shm_size}"))
+        .context(|| "mounting /dev/shm".to_string())?;
     mounts::mount_fs("mqueue", "mqueue", sub("mqueue")?.as_fd(), quiet, "")
         .context(|| "mounting /dev/mqueue".to_string())?;
-    if spec.process.tty {
+    let console = if spec.process.tty {
+        let master = devices::open_terminal(sub("pts")?.as_fd())?;
         devices::bind_console(dev.as_fd())?;
-    }
-    Ok(dev_null)
+        Some(master)
+    } else {
+        None
+    };
+    Ok((dev_null, console))
 }
 
 /// sysfs on /sys, read-only unless privileged.
 fn mount_sys(root: BorrowedFd<'_>, privileged: bool) -> Result<()> {
     let target = system_mount_point(root, "/sys")?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
-    mounts::mount_fs("sysfs", "sysfs", target.as_fd(), flags, "")
-        .context(|| "mounting /sys".to_string())?;
+    mounts::mount_fs("sysfs", "sysfs", target.as_fd(), flags, "").context(|| "mounting /sys".to_string())?;
     if !privileged {
         let sys = reopen(root, "/sys")?;
         mounts::set_attributes(sys.as_fd(), MsFlags::MS_RDONLY, false)
@@ -223,9 +199,7 @@ fn mount_sys(root: BorrowedFd<'_>, privileged: bool) -> Result<()> {
 fn mount_one(root: BorrowedFd<'_>, mount: &MountSpec) -> Result<()> {
     let dest = mount.destination.as_str();
     if !dest.starts_with('/') {
-        return Err(InitError::Setup(format!(
-            "mount destination {dest:?} is not absolute"
-        )));
+        return Err(InitError::Setup(format!("mount destination {dest:?} is not absolute")));
     }
     let options = parse_options(&mount.options);
     let mut flags = options.flags;
@@ -234,37 +208,24 @@ fn mount_one(root: BorrowedFd<'_>, mount: &MountSpec) -> Result<()> {
     }
     match mount.kind {
         MountKind::Bind => {
-            let source = nix::fcntl::open(
-                &mount.source,
-                OFlag::O_PATH | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .context(|| format!("bind source {}", mount.source.display()))?;
-            let is_dir = file_type(source.as_fd())
-                .context(|| format!("bind source {}", mount.source.display()))?
+            let source = nix::fcntl::open(&mount.source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                .context(|| format!("bind source {}", mount.source.display()))?;
+            let is_dir = file_type(source.as_fd()).context(|| format!("bind source {}", mount.source.display()))?
                 == SFlag::S_IFDIR;
             let create = if is_dir { Create::Dir } else { Create::File };
-            let target = ensure_in_root(root, dest, create)
-                .context(|| format!("mount destination {dest}"))?;
+            let target = ensure_in_root(root, dest, create).context(|| format!("mount destination {dest}"))?;
             mounts::bind(source.as_fd(), target.as_fd(), options.recursive)
                 .context(|| format!("binding {} on {dest}", mount.source.display()))?;
             let mounted = reopen(root, dest)?;
-            let attributes = flags
-                & (MsFlags::MS_RDONLY
-                    | MsFlags::MS_NOSUID
-                    | MsFlags::MS_NODEV
-                    | MsFlags::MS_NOEXEC);
+            let attributes = flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
             mounts::set_attributes(mounted.as_fd(), attributes, options.recursive)
                 .context(|| format!("setting {attributes:?} on {dest}"))?;
-            let propagation = options
-                .propagation
-                .unwrap_or(MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+            let propagation = options.propagation.unwrap_or(MsFlags::MS_PRIVATE | MsFlags::MS_REC);
             mounts::set_propagation(mounted.as_fd(), propagation)
                 .context(|| format!("setting the propagation of {dest}"))?;
         }
         MountKind::Tmpfs => {
-            let target = ensure_in_root(root, dest, Create::Dir)
-                .context(|| format!("mount destination {dest}"))?;
+            let target = ensure_in_root(root, dest, Create::Dir).context(|| format!("mount destination {dest}"))?;
             mounts::mount_fs("tmpfs", "tmpfs", target.as_fd(), flags, &options.data)
                 .context(|| format!("mounting a tmpfs on {dest}"))?;
             if let Some(propagation) = options.propagation {
@@ -281,32 +242,17 @@ fn mount_one(root: BorrowedFd<'_>, mount: &MountSpec) -> Result<()> {
 /// which is then made a slave (so the detach cannot propagate to the host) and detached.
 /// Returns a fresh fd of the new "/".
 pub fn pivot(root: BorrowedFd<'_>) -> Result<OwnedFd> {
-    let old_root = nix::fcntl::open(
-        "/",
-        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .context(|| "opening the old root".to_string())?;
+    let old_root = nix::fcntl::open("/", OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .context(|| "opening the old root".to_string())?;
     nix::unistd::fchdir(root).context(|| "entering the new root".to_string())?;
     nix::unistd::pivot_root(".", ".").context(|| "pivot_root".to_string())?;
     nix::unistd::fchdir(&old_root).context(|| "entering the old root".to_string())?;
-    nix::mount::mount(
-        None::<&str>,
-        ".",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .context(|| "making the old root a slave".to_string())?;
-    nix::mount::umount2(".", MntFlags::MNT_DETACH)
-        .context(|| "detaching the old root".to_string())?;
+    nix::mount::mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .context(|| "making the old root a slave".to_string())?;
+    nix::mount::umount2(".", MntFlags::MNT_DETACH).context(|| "detaching the old root".to_string())?;
     nix::unistd::chdir("/").context(|| "entering /".to_string())?;
-    nix::fcntl::open(
-        "/",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .context(|| "opening the new root".to_string())
+    nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .context(|| "opening the new root".to_string())
 }
 
 #[cfg(test)]
@@ -337,9 +283,7 @@ mod tests {
         assert!(overlay_options(&rootfs(&[])).is_err());
         assert!(overlay_options(&rootfs(&["/l/a:b"])).is_err());
         assert!(overlay_options(&rootfs(&["relative"])).is_err());
-        let many: Vec<String> = (0..200)
-            .map(|i| format!("/very/long/layer/path/{i:040}"))
-            .collect();
+        let many: Vec<String> = (0..200).map(|i| format!("/very/long/layer/path/{i:040}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(overlay_options(&rootfs(&many)).is_err());
     }

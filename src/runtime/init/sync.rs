@@ -21,6 +21,9 @@ pub const CGROUP_OK: &str = "cgroup-ok";
 pub const READY: &str = "ready";
 /// shim → init: run the command now.
 pub const GO: &str = "go";
+/// init → shim, with the pty master attached (SCM_RIGHTS): the container's terminal, made in
+/// the container's own devpts so that the command sees `/dev/pts/0`.
+pub const CONSOLE: &str = "console";
 
 /// The largest message either side sends.
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -77,19 +80,14 @@ impl SyncChannel {
     /// Takes over fd 3 as init's end of the channel and marks it close-on-exec.
     pub fn inherit() -> Result<SyncChannel> {
         // Check fd 3 is open before taking ownership of it.
-        fcntl(
-            unsafe { BorrowedFd::borrow_raw(SYNC_FD) },
-            FcntlArg::F_GETFD,
-        )
-        .context(|| format!("sync channel fd {SYNC_FD}"))?;
+        fcntl(unsafe { BorrowedFd::borrow_raw(SYNC_FD) }, FcntlArg::F_GETFD)
+            .context(|| format!("sync channel fd {SYNC_FD}"))?;
         // SAFETY: fd 3 is open (checked above) and handed to init by contract; nothing else in
         // this process owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(SYNC_FD) };
         let stat = fstat(&fd).context(|| format!("sync channel fd {SYNC_FD}"))?;
         if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
-            return Err(InitError::Setup(format!(
-                "sync channel fd {SYNC_FD} is not a socket"
-            )));
+            return Err(InitError::Setup(format!("sync channel fd {SYNC_FD} is not a socket")));
         }
         fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
             .context(|| "marking the sync channel close-on-exec".to_string())?;
@@ -105,14 +103,7 @@ impl SyncChannel {
     pub fn send(&self, text: &str) -> Result<()> {
         let sent = loop {
             // SAFETY: the buffer is valid for its length; MSG_NOSIGNAL avoids SIGPIPE.
-            let n = unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    text.as_ptr().cast(),
-                    text.len(),
-                    libc::MSG_NOSIGNAL,
-                )
-            };
+            let n = unsafe { libc::send(self.fd.as_raw_fd(), text.as_ptr().cast(), text.len(), libc::MSG_NOSIGNAL) };
             match Errno::result(n) {
                 Err(Errno::EINTR) => continue,
                 other => break other,
@@ -122,13 +113,23 @@ impl SyncChannel {
         Ok(())
     }
 
+    /// Sends one message with a file descriptor attached.
+    pub fn send_fd(&self, text: &str, fd: BorrowedFd<'_>) -> Result<()> {
+        use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+        let fds = [fd.as_raw_fd()];
+        let iov = [std::io::IoSlice::new(text.as_bytes())];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+            .context(|| format!("sending {:?} to the shim", first_word(text)))?;
+        Ok(())
+    }
+
     /// Receives one message; None when the other side closed the channel.
     pub fn recv(&self) -> Result<Option<String>> {
         let mut buf = vec![0u8; MAX_MESSAGE];
         let n = loop {
             // SAFETY: the buffer is valid and writable for its length.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             match Errno::result(n) {
                 Err(Errno::EINTR) => continue,
                 other => break other.context(|| "reading the sync channel".to_string())?,
@@ -145,12 +146,8 @@ impl SyncChannel {
     pub fn expect(&self, want: &str) -> Result<()> {
         match self.recv()? {
             Some(got) if got == want => Ok(()),
-            Some(got) => Err(InitError::Setup(format!(
-                "sync channel: expected {want:?}, got {got:?}"
-            ))),
-            None => Err(InitError::Setup(format!(
-                "sync channel closed while waiting for {want:?}"
-            ))),
+            Some(got) => Err(InitError::Setup(format!("sync channel: expected {want:?}, got {got:?}"))),
+            None => Err(InitError::Setup(format!("sync channel closed while waiting for {want:?}"))),
         }
     }
 }
@@ -173,14 +170,8 @@ mod tests {
     fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
         let mut fds = [0; 2];
         // SAFETY: fds has room for the two descriptors socketpair writes.
-        let rc = unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        };
+        let rc =
+            unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
         assert_eq!(rc, 0);
         // SAFETY: both fds were just created and are owned by nobody else.
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }

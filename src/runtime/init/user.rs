@@ -71,13 +71,7 @@ pub fn parse_group(text: &str) -> Vec<GroupEntry> {
                 gid: fields.get(2)?.parse().ok()?,
                 members: fields
                     .get(3)
-                    .map(|m| {
-                        m.split(',')
-                            .map(str::trim)
-                            .filter(|m| !m.is_empty())
-                            .map(str::to_string)
-                            .collect()
-                    })
+                    .map(|m| m.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect())
                     .unwrap_or_default(),
             })
         })
@@ -104,12 +98,7 @@ pub fn resolve(
     let numeric_uid = parse_id(user_arg);
     let numeric_gid = parse_id(group_arg);
 
-    let mut resolved = ExecUser {
-        uid: 0,
-        gid: 0,
-        groups: Vec::new(),
-        home: "/".to_string(),
-    };
+    let mut resolved = ExecUser { uid: 0, gid: 0, groups: Vec::new(), home: "/".to_string() };
     let matched = users.iter().find(|u| match (user_arg, numeric_uid) {
         ("", _) => u.uid == 0,
         (_, Some(uid)) => u.uid == uid,
@@ -124,9 +113,7 @@ pub fn resolve(
         (None, Some(uid)) => resolved.uid = uid,
         (None, None) if user_arg.is_empty() => {}
         (None, None) => {
-            return Err(format!(
-                "unable to find user {user_arg}: no matching entries in passwd file"
-            ));
+            return Err(format!("unable to find user {user_arg}: no matching entries in passwd file"));
         }
     }
 
@@ -139,26 +126,19 @@ pub fn resolve(
             (Some(entry), _) => entry.gid,
             (None, Some(gid)) => gid,
             (None, None) => {
-                return Err(format!(
-                    "unable to find group {group_arg}: no matching entries in group file"
-                ));
+                return Err(format!("unable to find group {group_arg}: no matching entries in group file"));
             }
         };
     } else if let Some(entry) = matched {
         // Memberships only count when the group was not given explicitly.
-        resolved.groups = groups
-            .iter()
-            .filter(|g| g.members.contains(&entry.name))
-            .map(|g| g.gid)
-            .collect();
+        resolved.groups = groups.iter().filter(|g| g.members.contains(&entry.name)).map(|g| g.gid).collect();
     }
 
     for extra in additional_groups {
         let gid = match groups.iter().find(|g| g.name == *extra) {
             Some(entry) => entry.gid,
-            None => parse_id(extra).ok_or_else(|| {
-                format!("unable to find group {extra}: no matching entries in group file")
-            })?,
+            None => parse_id(extra)
+                .ok_or_else(|| format!("unable to find group {extra}: no matching entries in group file"))?,
         };
         resolved.groups.push(gid);
     }
@@ -242,10 +222,7 @@ staff:x:50:
         let user = resolve_ok("4000:4001", &[]);
         assert_eq!((user.uid, user.gid, user.home.as_str()), (4000, 4001, "/"));
         let user = resolve_ok("1", &[]);
-        assert_eq!(
-            (user.uid, user.gid, user.home.as_str()),
-            (1, 1, "/usr/sbin")
-        );
+        assert_eq!((user.uid, user.gid, user.home.as_str()), (1, 1, "/usr/sbin"));
     }
 
     #[test]

@@ -30,10 +30,7 @@ pub async fn launch(kapsel: &Path, bundle: &Path) -> Result<i32, String> {
     // The first shim process exits as soon as it has forked the real one; reap it.
     let _ = child.wait().await;
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .await
-        .map_err(|e| format!("reading the shim's answer: {e}"))?;
+    BufReader::new(stdout).read_line(&mut line).await.map_err(|e| format!("reading the shim's answer: {e}"))?;
     match serde_json::from_str::<Handshake>(line.trim()) {
         Ok(Handshake::Ready { pid }) => Ok(pid),
         Ok(Handshake::Failed { message }) => Err(message),
@@ -63,31 +60,15 @@ pub async fn call(bundle: &Path, request: &Request) -> io::Result<Reply> {
     let mut line = String::new();
     BufReader::new(stream).read_line(&mut line).await?;
     if line.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the shim closed the connection",
-        ));
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the shim closed the connection"));
     }
     serde_json::from_str(line.trim()).map_err(io::Error::other)
 }
 
 /// Opens an attach stream: output frames come in Docker's multiplexed format; stdin, close
 /// and resize frames go out.
-pub async fn attach(
-    bundle: &Path,
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
-) -> io::Result<UnixStream> {
-    connect(
-        bundle,
-        &Request::Attach {
-            stdin,
-            stdout,
-            stderr,
-        },
-    )
-    .await
+pub async fn attach(bundle: &Path, stdin: bool, stdout: bool, stderr: bool) -> io::Result<UnixStream> {
+    connect(bundle, &Request::Attach { stdin, stdout, stderr }).await
 }
 
 /// Waits until the container exits and returns how; when the shim is already gone, the record
@@ -95,11 +76,8 @@ pub async fn attach(
 pub async fn wait(bundle: &Path) -> io::Result<ExitRecord> {
     match call(bundle, &Request::Wait).await {
         Ok(Reply::Exited(record)) => Ok(record),
-        Ok(other) => Err(io::Error::other(format!(
-            "unexpected reply to wait: {other:?}"
-        ))),
-        Err(_) => read_exit_record(bundle)
-            .ok_or_else(|| io::Error::other("the shim is gone and left no exit record")),
+        Ok(other) => Err(io::Error::other(format!("unexpected reply to wait: {other:?}"))),
+        Err(_) => read_exit_record(bundle).ok_or_else(|| io::Error::other("the shim is gone and left no exit record")),
     }
 }
 

@@ -24,11 +24,7 @@ pub struct LogEntry {
 
 /// The path of rotated file `n` (0 is the live file).
 pub fn rotated_path(live: &Path, n: u32) -> PathBuf {
-    if n == 0 {
-        live.to_path_buf()
-    } else {
-        PathBuf::from(format!("{}.{n}", live.display()))
-    }
+    if n == 0 { live.to_path_buf() } else { PathBuf::from(format!("{}.{n}", live.display())) }
 }
 
 /// Appends entries to the live log, rotating it by size.
@@ -116,10 +112,7 @@ impl JsonFileLog {
                 std::fs::rename(from, rotated_path(&self.path, n))?;
             }
         }
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
         self.size = 0;
         Ok(())
     }
@@ -130,11 +123,7 @@ mod tests {
     use super::*;
 
     fn entries(path: &Path) -> Vec<LogEntry> {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
     #[test]
@@ -146,10 +135,7 @@ mod tests {
         log.write(2, b"oops\n").unwrap();
         log.write(1, b"ld\ntail").unwrap();
         log.flush_partial().unwrap();
-        let got: Vec<(String, String)> = entries(&path)
-            .into_iter()
-            .map(|e| (e.stream, e.log))
-            .collect();
+        let got: Vec<(String, String)> = entries(&path).into_iter().map(|e| (e.stream, e.log)).collect();
         assert_eq!(
             got,
             vec![

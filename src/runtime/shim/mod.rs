@@ -39,18 +39,14 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(ForkResult::Parent { .. }) => return ExitCode::SUCCESS,
         Ok(ForkResult::Child) => {}
         Err(e) => {
-            report(&Handshake::Failed {
-                message: format!("shim: fork: {e}"),
-            });
+            report(&Handshake::Failed { message: format!("shim: fork: {e}") });
             return ExitCode::FAILURE;
         }
     }
     let _ = setsid();
     match prepare(&bundle) {
         Ok(prepared) => {
-            report(&Handshake::Ready {
-                pid: prepared.container_pid.as_raw(),
-            });
+            report(&Handshake::Ready { pid: prepared.container_pid.as_raw() });
             detach_stdio();
             server::run(prepared)
         }
@@ -79,16 +75,13 @@ pub(crate) struct Prepared {
 
 /// Starts init and takes it to the point where only `go` is missing.
 fn prepare(bundle: &Path) -> Result<Prepared, String> {
-    std::env::set_current_dir(bundle)
-        .map_err(|e| format!("shim: entering {}: {e}", bundle.display()))?;
+    std::env::set_current_dir(bundle).map_err(|e| format!("shim: entering {}: {e}", bundle.display()))?;
     let options: ShimOptions = read_json(&bundle.join(OPTIONS_FILE))?;
     let spec: ContainerSpec = read_json(&bundle.join(SPEC_FILE))?;
-    nix::sys::prctl::set_child_subreaper(true)
-        .map_err(|e| format!("shim: becoming a subreaper: {e}"))?;
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("shim: becoming a subreaper: {e}"))?;
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
-        .map_err(|e| format!("shim: sigprocmask: {e}"))?;
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(|e| format!("shim: sigprocmask: {e}"))?;
     let signals = nix::sys::signalfd::SignalFd::with_flags(
         &mask,
         nix::sys::signalfd::SfdFlags::SFD_NONBLOCK | nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
@@ -96,16 +89,10 @@ fn prepare(bundle: &Path) -> Result<Prepared, String> {
     .map_err(|e| format!("shim: signalfd: {e}"))?;
 
     let stdio = server::ContainerStdio::create(&options)?;
-    let (sync, sync_child) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|e| format!("shim: socketpair: {e}"))?;
+    let (sync, sync_child) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| format!("shim: socketpair: {e}"))?;
     let sync_child_fd = sync_child.as_raw_fd();
-    let exe =
-        std::env::current_exe().map_err(|e| format!("shim: finding the kapsel binary: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("shim: finding the kapsel binary: {e}"))?;
     let mut command = std::process::Command::new(exe);
     command
         .arg("init")
@@ -126,11 +113,8 @@ fn prepare(bundle: &Path) -> Result<Prepared, String> {
             Ok(())
         });
     }
-    let child = command
-        .spawn()
-        .map_err(|e| format!("shim: starting init: {e}"))?;
+    let child = command.spawn().map_err(|e| format!("shim: starting init: {e}"))?;
     drop(sync_child);
-    let (stdout, stderr, stdin) = stdio.into_shim_ends();
     let stage1 = Pid::from_raw(child.id() as i32);
     let fail = |message: String| {
         let _ = nix::sys::signal::kill(stage1, Signal::SIGKILL);
@@ -144,11 +128,9 @@ fn prepare(bundle: &Path) -> Result<Prepared, String> {
     }
     send_message(&sync, "cgroup-ok").map_err(fail)?;
     let container_pid = match receive_message(&sync).map_err(fail)? {
-        Some(m) if m.starts_with("pid ") => m[4..]
-            .trim()
-            .parse::<i32>()
-            .map(Pid::from_raw)
-            .map_err(|_| fail(format!("init sent a bad pid: {m}")))?,
+        Some(m) if m.starts_with("pid ") => {
+            m[4..].trim().parse::<i32>().map(Pid::from_raw).map_err(|_| fail(format!("init sent a bad pid: {m}")))?
+        }
         Some(m) => return Err(fail(init_failure(&m))),
         None => return Err(fail("init exited before starting the container".into())),
     };
@@ -159,14 +141,18 @@ fn prepare(bundle: &Path) -> Result<Prepared, String> {
         let _ = nix::sys::wait::waitpid(container_pid, None);
         message
     };
-    match receive_message(&sync).map_err(kill_container)? {
-        Some(m) if m == "ready" => {}
-        Some(m) => return Err(kill_container(init_failure(&m))),
-        None => {
-            return Err(kill_container(
-                "init exited while preparing the container".into(),
-            ));
+    let mut console = None;
+    loop {
+        match receive_message_with_fd(&sync).map_err(kill_container)? {
+            (Some(m), Some(fd)) if m == "console" => console = Some(fd),
+            (Some(m), _) if m == "ready" => break,
+            (Some(m), _) => return Err(kill_container(init_failure(&m))),
+            (None, _) => return Err(kill_container("init exited while preparing the container".into())),
         }
+    }
+    let (stdout, stderr, stdin) = stdio.into_shim_ends(console).map_err(kill_container)?;
+    if let (true, Some((rows, cols))) = (options.tty, options.console_size) {
+        server::set_terminal_size(&stdout, rows, cols);
     }
     let socket = bundle.join(SOCKET_FILE);
     let _ = std::fs::remove_file(&socket);
@@ -187,10 +173,7 @@ fn prepare(bundle: &Path) -> Result<Prepared, String> {
 
 /// The text of an `error …` or `exec-error …` message from init.
 pub(crate) fn init_failure(message: &str) -> String {
-    let text = message
-        .strip_prefix("exec-error ")
-        .or_else(|| message.strip_prefix("error "))
-        .unwrap_or(message);
+    let text = message.strip_prefix("exec-error ").or_else(|| message.strip_prefix("error ")).unwrap_or(message);
     format!("unable to start container process: {text}")
 }
 
@@ -220,6 +203,36 @@ pub(crate) fn receive_message(sync: &OwnedFd) -> Result<Option<String>, String> 
     }
 }
 
+/// Receives one message and the file descriptor sent with it, if any.
+fn receive_message_with_fd(sync: &OwnedFd) -> Result<(Option<String>, Option<OwnedFd>), String> {
+    use nix::sys::socket::{ControlMessageOwned, recvmsg};
+    use std::os::fd::FromRawFd;
+    let mut buffer = [0u8; 4096];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    loop {
+        let mut iov = [std::io::IoSliceMut::new(&mut buffer)];
+        match recvmsg::<()>(sync.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Ok(message) => {
+                let mut fd = None;
+                for cmsg in message.cmsgs().map_err(|e| format!("shim: reading init's message: {e}"))? {
+                    if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                        // SAFETY: the kernel just installed these fds in this process for us.
+                        fd = fds.first().map(|&raw| unsafe { OwnedFd::from_raw_fd(raw) });
+                    }
+                }
+                let n = message.bytes;
+                if n == 0 {
+                    return Ok((None, fd));
+                }
+                return Ok((Some(String::from_utf8_lossy(&buffer[..n]).into_owned()), fd));
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::ECONNRESET) => return Ok((None, None)),
+            Err(e) => return Err(format!("shim: listening to init: {e}")),
+        }
+    }
+}
+
 /// Writes the handshake line to the daemon (the shim's stdout).
 fn report(handshake: &Handshake) {
     let mut out = std::io::stdout().lock();
@@ -231,11 +244,7 @@ fn report(handshake: &Handshake) {
 /// Points stdin and stdout at /dev/null once the daemon has its answer, so the daemon's pipe
 /// closes; stderr stays on the shim's log file.
 fn detach_stdio() {
-    if let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
+    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
         let _ = nix::unistd::dup2_stdin(&null);
         let _ = nix::unistd::dup2_stdout(&null);
     }
@@ -244,12 +253,9 @@ fn detach_stdio() {
 /// Reads the shim's handshake line from its stdout (daemon side, blocking).
 pub fn read_handshake<R: std::io::Read>(stdout: R) -> Result<Handshake, String> {
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| format!("reading the shim's answer: {e}"))?;
+    BufReader::new(stdout).read_line(&mut line).map_err(|e| format!("reading the shim's answer: {e}"))?;
     if line.trim().is_empty() {
         return Err("the shim exited without an answer".into());
     }
-    serde_json::from_str(line.trim())
-        .map_err(|e| format!("the shim's answer is garbled ({e}): {line}"))
+    serde_json::from_str(line.trim()).map_err(|e| format!("the shim's answer is garbled ({e}): {line}"))
 }

@@ -35,10 +35,7 @@ pub fn frame_header(kind: u8, len: usize) -> [u8; 8] {
 
 /// Splits a frame header into (kind, payload length).
 pub fn parse_frame_header(header: &[u8; 8]) -> (u8, usize) {
-    (
-        header[0],
-        u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize,
-    )
+    (header[0], u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize)
 }
 
 /// How the shim runs its container, written by the daemon to `shim.json`.
@@ -151,17 +148,9 @@ mod tests {
     fn requests_are_tagged_json() {
         let line = serde_json::to_string(&Request::Kill { signal: 15 }).unwrap();
         assert_eq!(line, r#"{"op":"kill","signal":15}"#);
-        let reply: Reply = serde_json::from_str(
-            r#"{"exited":{"exit_code":137,"signal":9,"oom_killed":true,"finished_at":"x"}}"#,
-        )
-        .unwrap();
-        assert!(matches!(
-            reply,
-            Reply::Exited(ExitRecord {
-                exit_code: 137,
-                oom_killed: true,
-                ..
-            })
-        ));
+        let reply: Reply =
+            serde_json::from_str(r#"{"exited":{"exit_code":137,"signal":9,"oom_killed":true,"finished_at":"x"}}"#)
+                .unwrap();
+        assert!(matches!(reply, Reply::Exited(ExitRecord { exit_code: 137, oom_killed: true, .. })));
     }
 }

@@ -16,9 +16,8 @@ use nix::unistd::Pid;
 
 use super::log::JsonFileLog;
 use super::protocol::{
-    EXIT_FILE, ExitRecord, FRAME_CLOSE_STDIN, FRAME_RESIZE, FRAME_STDERR, FRAME_STDIN,
-    FRAME_STDOUT, LOG_FILE, Reply, Request, SOCKET_FILE, ShimOptions, frame_header,
-    parse_frame_header,
+    EXIT_FILE, ExitRecord, FRAME_CLOSE_STDIN, FRAME_RESIZE, FRAME_STDERR, FRAME_STDIN, FRAME_STDOUT, LOG_FILE, Reply,
+    Request, SOCKET_FILE, ShimOptions, frame_header, parse_frame_header,
 };
 use super::{Prepared, init_failure, receive_message, send_message};
 
@@ -27,114 +26,76 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 /// A client that falls this far behind is disconnected rather than holding the container up.
 const MAX_CLIENT_BACKLOG: usize = 8 * 1024 * 1024;
 
-/// The container's stdio as created by the shim: pipes, or a pseudo-terminal.
+/// The container's stdio as created by the shim: pipes, or a terminal that init makes in the
+/// container's own devpts and hands over (the container starts on /dev/null until then).
 pub(crate) enum ContainerStdio {
     /// Separate pipes; `stdin` is None when the container's stdin is /dev/null.
-    Pipes {
-        stdout: (OwnedFd, OwnedFd),
-        stderr: (OwnedFd, OwnedFd),
-        stdin: Option<(OwnedFd, OwnedFd)>,
-    },
-    /// A pty: the container gets the slave on 0, 1 and 2.
-    Tty { master: OwnedFd, slave: OwnedFd },
+    Pipes { stdout: (OwnedFd, OwnedFd), stderr: (OwnedFd, OwnedFd), stdin: Option<(OwnedFd, OwnedFd)> },
+    /// A pseudo-terminal, whose master init sends with its `console` message.
+    Terminal,
 }
 
 impl ContainerStdio {
-    /// Makes the pipes or the pty the options ask for.
+    /// Makes the pipes the options ask for.
     pub(crate) fn create(options: &ShimOptions) -> Result<ContainerStdio, String> {
-        let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("shim: pipe: {e}"));
         if options.tty {
-            let size = options.console_size.map(|(rows, cols)| nix::pty::Winsize {
-                ws_row: rows,
-                ws_col: cols,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            });
-            let pty = nix::pty::openpty(size.as_ref(), None)
-                .map_err(|e| format!("shim: openpty: {e}"))?;
-            set_cloexec(&pty.master);
-            set_cloexec(&pty.slave);
-            return Ok(ContainerStdio::Tty {
-                master: pty.master,
-                slave: pty.slave,
-            });
+            return Ok(ContainerStdio::Terminal);
         }
-        let stdin = if options.open_stdin {
-            Some(pipe()?)
-        } else {
-            None
-        };
-        Ok(ContainerStdio::Pipes {
-            stdout: pipe()?,
-            stderr: pipe()?,
-            stdin,
-        })
+        let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("shim: pipe: {e}"));
+        let stdin = if options.open_stdin { Some(pipe()?) } else { None };
+        Ok(ContainerStdio::Pipes { stdout: pipe()?, stderr: pipe()?, stdin })
     }
 
     /// The container's fd 0.
     pub(crate) fn child_stdin(&self) -> Result<Stdio, String> {
         match self {
-            ContainerStdio::Tty { slave, .. } => dup(slave),
-            ContainerStdio::Pipes {
-                stdin: Some((read, _)),
-                ..
-            } => dup(read),
-            ContainerStdio::Pipes { stdin: None, .. } => Ok(Stdio::null()),
+            ContainerStdio::Pipes { stdin: Some((read, _)), .. } => dup(read),
+            _ => Ok(Stdio::null()),
         }
     }
 
     /// The container's fd 1.
     pub(crate) fn child_stdout(&self) -> Result<Stdio, String> {
         match self {
-            ContainerStdio::Tty { slave, .. } => dup(slave),
-            ContainerStdio::Pipes {
-                stdout: (_, write), ..
-            } => dup(write),
+            ContainerStdio::Pipes { stdout: (_, write), .. } => dup(write),
+            ContainerStdio::Terminal => Ok(Stdio::null()),
         }
     }
 
     /// The container's fd 2.
     pub(crate) fn child_stderr(&self) -> Result<Stdio, String> {
         match self {
-            ContainerStdio::Tty { slave, .. } => dup(slave),
-            ContainerStdio::Pipes {
-                stderr: (_, write), ..
-            } => dup(write),
+            ContainerStdio::Pipes { stderr: (_, write), .. } => dup(write),
+            ContainerStdio::Terminal => Ok(Stdio::null()),
         }
     }
 
-    /// Drops the container's ends and returns the shim's: (stdout, stderr, stdin).
-    pub(crate) fn into_shim_ends(self) -> (OwnedFd, Option<OwnedFd>, Option<OwnedFd>) {
+    /// Drops the container's ends and returns the shim's (stdout, stderr, stdin); a terminal's
+    /// master (stdout and stdin at once) comes from init instead.
+    pub(crate) fn into_shim_ends(
+        self,
+        console: Option<OwnedFd>,
+    ) -> Result<(OwnedFd, Option<OwnedFd>, Option<OwnedFd>), String> {
         match self {
-            ContainerStdio::Tty { master, .. } => {
-                let input = master.try_clone().ok();
-                (master, None, input)
+            ContainerStdio::Terminal => {
+                let master = console.ok_or("init sent no terminal")?;
+                let input = master.try_clone().map_err(|e| format!("shim: dup: {e}"))?;
+                Ok((master, None, Some(input)))
             }
-            ContainerStdio::Pipes {
-                stdout,
-                stderr,
-                stdin,
-            } => (stdout.0, Some(stderr.0), stdin.map(|(_, write)| write)),
+            ContainerStdio::Pipes { stdout, stderr, stdin } => {
+                Ok((stdout.0, Some(stderr.0), stdin.map(|(_, write)| write)))
+            }
         }
     }
 }
 
 fn dup(fd: &OwnedFd) -> Result<Stdio, String> {
-    fd.try_clone()
-        .map(Stdio::from)
-        .map_err(|e| format!("shim: dup: {e}"))
-}
-
-fn set_cloexec(fd: &OwnedFd) {
-    let _ = fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+    fd.try_clone().map(Stdio::from).map_err(|e| format!("shim: dup: {e}"))
 }
 
 fn set_nonblocking(fd: BorrowedFd<'_>) {
     if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
-        let _ = fcntl(
-            fd,
-            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-        );
+        let _ = fcntl(fd, FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
     }
 }
 
@@ -143,12 +104,7 @@ enum Role {
     /// Its request line has not arrived yet.
     Pending(Vec<u8>),
     /// Attached: gets output frames, may send stdin frames.
-    Attached {
-        stdin: bool,
-        stdout: bool,
-        stderr: bool,
-        input: Vec<u8>,
-    },
+    Attached { stdin: bool, stdout: bool, stderr: bool, input: Vec<u8> },
     /// Waits for the exit record.
     Waiting,
     /// Asked to start; answered once init has exec'ed (or failed to).
@@ -210,11 +166,7 @@ struct Shim {
 /// Runs until the container has exited and everyone has been told; the shim's exit code.
 pub(crate) fn run(prepared: Prepared) -> ExitCode {
     let log_path = prepared.bundle.join(LOG_FILE);
-    let log = match JsonFileLog::open(
-        &log_path,
-        prepared.options.log_max_size,
-        prepared.options.log_max_files,
-    ) {
+    let log = match JsonFileLog::open(&log_path, prepared.options.log_max_size, prepared.options.log_max_files) {
         Ok(log) => log,
         Err(e) => {
             eprintln!("shim: opening the log {}: {e}", log_path.display());
@@ -299,11 +251,7 @@ impl Shim {
             fds.push(PollFd::new(client.stream.as_fd(), events));
             slots.push(Slot::Client(i));
         }
-        let timeout = if self.exited_at.is_some() {
-            PollTimeout::from(100u16)
-        } else {
-            PollTimeout::NONE
-        };
+        let timeout = if self.exited_at.is_some() { PollTimeout::from(100u16) } else { PollTimeout::NONE };
         match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(Errno::EINTR) => return,
@@ -343,22 +291,14 @@ impl Shim {
     fn accept(&mut self) {
         while let Ok((stream, _)) = self.p.listener.accept() {
             let _ = stream.set_nonblocking(true);
-            self.clients.push(Client {
-                stream,
-                role: Role::Pending(Vec::new()),
-                output: Vec::new(),
-            });
+            self.clients.push(Client { stream, role: Role::Pending(Vec::new()), output: Vec::new() });
         }
     }
 
     /// Moves container output to the log and the attached clients; false at end of stream.
     fn pump(&mut self, stream: u8) -> bool {
         let mut buffer = [0u8; 32 * 1024];
-        let fd = if stream == FRAME_STDOUT {
-            Some(&self.p.stdout)
-        } else {
-            self.p.stderr.as_ref()
-        };
+        let fd = if stream == FRAME_STDOUT { Some(&self.p.stdout) } else { self.p.stderr.as_ref() };
         let Some(fd) = fd else { return false };
         loop {
             match nix::unistd::read(fd, &mut buffer) {
@@ -371,8 +311,7 @@ impl Shim {
                     let header = frame_header(stream, n);
                     for client in &mut self.clients {
                         if let Role::Attached { stdout, stderr, .. } = client.role
-                            && ((stream == FRAME_STDOUT && stdout)
-                                || (stream == FRAME_STDERR && stderr))
+                            && ((stream == FRAME_STDOUT && stdout) || (stream == FRAME_STDERR && stderr))
                         {
                             client.queue(&header);
                             client.queue(data);
@@ -422,8 +361,7 @@ impl Shim {
     /// Writes the pending stdin before closing it, waiting at most a moment.
     fn feed_stdin_blocking(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(1);
-        while !self.stdin_backlog.is_empty() && self.p.stdin.is_some() && Instant::now() < deadline
-        {
+        while !self.stdin_backlog.is_empty() && self.p.stdin.is_some() && Instant::now() < deadline {
             self.feed_stdin();
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -480,20 +418,9 @@ impl Shim {
 
     fn handle_request(&mut self, i: usize, request: Result<Request, serde_json::Error>) {
         let reply = match request {
-            Err(e) => Some(Reply::Error {
-                message: format!("bad request: {e}"),
-            }),
-            Ok(Request::Attach {
-                stdin,
-                stdout,
-                stderr,
-            }) => {
-                self.clients[i].role = Role::Attached {
-                    stdin,
-                    stdout,
-                    stderr,
-                    input: Vec::new(),
-                };
+            Err(e) => Some(Reply::Error { message: format!("bad request: {e}") }),
+            Ok(Request::Attach { stdin, stdout, stderr }) => {
+                self.clients[i].role = Role::Attached { stdin, stdout, stderr, input: Vec::new() };
                 None
             }
             Ok(Request::Wait) => match &self.exit {
@@ -505,9 +432,7 @@ impl Shim {
             },
             Ok(Request::Start) => {
                 if self.starting || self.exit.is_some() {
-                    Some(Reply::Error {
-                        message: "the container was already started".into(),
-                    })
+                    Some(Reply::Error { message: "the container was already started".into() })
                 } else {
                     match send_message(&self.p.sync, "go") {
                         Ok(()) => {
@@ -529,9 +454,7 @@ impl Shim {
 
     fn kill(&self, signal: i32) -> Reply {
         if self.exit.is_some() {
-            return Reply::Error {
-                message: "the container is not running".into(),
-            };
+            return Reply::Error { message: "the container is not running".into() };
         }
         let result = match Signal::try_from(signal) {
             Ok(signal) => nix::sys::signal::kill(self.p.container_pid, signal),
@@ -539,31 +462,15 @@ impl Shim {
         };
         match result {
             Ok(()) => Reply::Ok,
-            Err(e) => Reply::Error {
-                message: format!("sending signal {signal}: {e}"),
-            },
+            Err(e) => Reply::Error { message: format!("sending signal {signal}: {e}") },
         }
     }
 
     fn resize(&self, rows: u16, cols: u16) -> Reply {
-        if !self.p.options.tty {
-            return Reply::Ok;
+        if self.p.options.tty {
+            set_terminal_size(&self.p.stdout, rows, cols);
         }
-        let size = nix::pty::Winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads one Winsize from the pointer, which outlives the call.
-        let rc = unsafe { libc::ioctl(self.p.stdout.as_raw_fd(), libc::TIOCSWINSZ, &size) };
-        if rc < 0 {
-            Reply::Error {
-                message: format!("resizing the terminal: {}", io::Error::last_os_error()),
-            }
-        } else {
-            Reply::Ok
-        }
+        Reply::Ok
     }
 
     /// Parses complete frames an attached client sent.
@@ -612,9 +519,7 @@ impl Shim {
     fn start_result(&mut self) {
         let reply = match receive_message(&self.p.sync) {
             Ok(None) => Reply::Ok,
-            Ok(Some(message)) => Reply::Error {
-                message: init_failure(&message),
-            },
+            Ok(Some(message)) => Reply::Error { message: init_failure(&message) },
             Err(message) => Reply::Error { message },
         };
         self.starting = false;
@@ -630,9 +535,7 @@ impl Shim {
         while self.p.signals.read_signal().ok().flatten().is_some() {}
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == self.p.container_pid => {
-                    self.exited(code, None)
-                }
+                Ok(WaitStatus::Exited(pid, code)) if pid == self.p.container_pid => self.exited(code, None),
                 Ok(WaitStatus::Signaled(pid, signal, _)) if pid == self.p.container_pid => {
                     self.exited(128 + signal as i32, Some(signal as i32))
                 }
@@ -643,18 +546,9 @@ impl Shim {
     }
 
     fn exited(&mut self, exit_code: i32, signal: Option<i32>) {
-        let oom_killed = self
-            .p
-            .options
-            .oom_file
-            .as_deref()
-            .is_some_and(oom_kills_recorded);
-        self.exit = Some(ExitRecord {
-            exit_code,
-            signal,
-            oom_killed,
-            finished_at: crate::runtime::now_rfc3339_nanos(),
-        });
+        let oom_killed = self.p.options.oom_file.as_deref().is_some_and(oom_kills_recorded);
+        self.exit =
+            Some(ExitRecord { exit_code, signal, oom_killed, finished_at: crate::runtime::now_rfc3339_nanos() });
         self.exited_at = Some(Instant::now());
         if self.starting {
             // The process died before init reported: a start failure init could not describe.
@@ -679,9 +573,7 @@ impl Shim {
         for client in &mut self.clients {
             match client.role {
                 Role::Waiting => client.reply(&Reply::Exited(record.clone())),
-                Role::Starting => client.reply(&Reply::Error {
-                    message: "the container exited while starting".into(),
-                }),
+                Role::Starting => client.reply(&Reply::Error { message: "the container exited while starting".into() }),
                 _ => {}
             }
         }
@@ -690,14 +582,22 @@ impl Shim {
         for client in &mut self.clients {
             let _ = client.stream.set_nonblocking(false);
             let _ = client.stream.set_write_timeout(Some(
-                deadline
-                    .saturating_duration_since(Instant::now())
-                    .max(Duration::from_millis(10)),
+                deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10)),
             ));
             let _ = client.stream.write_all(&client.output);
             let _ = client.stream.shutdown(std::net::Shutdown::Both);
         }
         ExitCode::SUCCESS
+    }
+}
+
+/// Sets a terminal's size (TIOCSWINSZ on its master); the shell inside gets SIGWINCH.
+pub(crate) fn set_terminal_size(master: &OwnedFd, rows: u16, cols: u16) {
+    let size = nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one Winsize from the pointer, which outlives the call.
+    let rc = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    if rc < 0 {
+        eprintln!("shim: resizing the terminal: {}", io::Error::last_os_error());
     }
 }
 
@@ -708,10 +608,7 @@ fn oom_kills_recorded(path: &std::path::Path) -> bool {
             text.lines().any(|line| {
                 let mut words = line.split_whitespace();
                 words.next() == Some("oom_kill")
-                    && words
-                        .next()
-                        .and_then(|n| n.parse::<u64>().ok())
-                        .is_some_and(|n| n > 0)
+                    && words.next().and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0)
             })
         })
         .unwrap_or(false)
@@ -750,12 +647,7 @@ mod tests {
     fn exit_records_are_written_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(EXIT_FILE);
-        let record = ExitRecord {
-            exit_code: 3,
-            signal: None,
-            oom_killed: false,
-            finished_at: "t".into(),
-        };
+        let record = ExitRecord { exit_code: 3, signal: None, oom_killed: false, finished_at: "t".into() };
         write_exit_record(&path, &record).unwrap();
         let back: ExitRecord = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(back, record);
