@@ -1,5 +1,6 @@
 //! kapsel: one binary, three modes. `main` only reads argv and picks the mode, before any async
-//! runtime or thread exists: the hidden `shim` and `init` modes must start single-threaded.
+//! runtime or thread exists: the hidden `shim`, `init` and `exec` modes must start
+//! single-threaded.
 
 use std::process::ExitCode;
 
@@ -8,6 +9,7 @@ fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some("shim") => kapsel::runtime::shim::main(&args),
         Some("init") => kapsel::runtime::init::main(&args),
+        Some("exec") => kapsel::runtime::init::join::main(&args),
         _ => kapsel::daemon::main(kapsel::config::Cli::parse_args()),
     }
 }

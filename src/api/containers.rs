@@ -430,7 +430,7 @@ pub async fn attach_container(
         let Ok(upgraded) = upgrade.await else { return };
         let client = hyper_util::rt::TokioIo::new(upgraded);
         match source.await {
-            Some(shim) => pump_attach(client, shim, tty, forward_stdin).await,
+            Some(shim) => pump_attach(client, shim, tty, forward_stdin, async {}).await,
             None => drop(client),
         }
     });

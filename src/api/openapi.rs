@@ -25,9 +25,10 @@ pub struct ErrorBody {
         super::containers::restart_container, super::containers::kill_container, super::containers::wait_container,
         super::containers::attach_container, super::containers::container_logs, super::containers::resize_container,
         super::containers::rename_container, super::containers::remove_container,
+        super::exec::create_exec, super::exec::start_exec, super::exec::inspect_exec, super::exec::resize_exec,
     ),
     components(schemas(ErrorBody)),
-    tags((name = "System"), (name = "Image"), (name = "Container")),
+    tags((name = "System"), (name = "Image"), (name = "Container"), (name = "Exec")),
 )]
 pub struct ApiDoc;
 

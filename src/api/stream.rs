@@ -101,8 +101,16 @@ pub fn json_lines(messages: &[serde_json::Value], separator: &str) -> Response {
 /// Docker's multiplexed frames, or raw bytes with a TTY); the client's raw stdin bytes go to
 /// the shim as stdin frames, and its half-close becomes "close stdin". The connection closes
 /// when the shim's stream ends, which is how the client learns the output is complete.
-pub async fn pump_attach<C>(client: C, shim: tokio::net::UnixStream, tty: bool, forward_stdin: bool)
-where
+///
+/// `finished` is awaited after the last output and before the close, so that whatever the
+/// client asks right after EOF (an exec's exit code) is already recorded.
+pub async fn pump_attach<C>(
+    client: C,
+    shim: tokio::net::UnixStream,
+    tty: bool,
+    forward_stdin: bool,
+    finished: impl std::future::Future<Output = ()>,
+) where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     use crate::runtime::shim::protocol::{FRAME_CLOSE_STDIN, FRAME_STDIN, frame_header, parse_frame_header};
@@ -154,6 +162,7 @@ where
             }
         }
         let _ = client_write.flush().await;
+        finished.await;
         let _ = client_write.shutdown().await;
     };
     tokio::select! {

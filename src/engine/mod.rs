@@ -42,6 +42,8 @@ pub struct Engine {
     kapsel_exe: PathBuf,
     /// The host's bounding set: what a privileged container gets.
     host_capabilities: Vec<String>,
+    /// Execs, in memory as dockerd keeps them.
+    execs: containers::exec::ExecTable,
     /// Bounds concurrent container operations.
     pool: pool::WorkerPool,
     /// In-memory bookkeeping of containers (waiters, pending attaches, op locks).
@@ -71,6 +73,7 @@ impl Engine {
             kapsel_exe: std::env::current_exe()?,
             host_capabilities: crate::runtime::host::bounding_capabilities(),
             live: containers::LiveTable::default(),
+            execs: containers::exec::ExecTable::default(),
             pool: pool::WorkerPool::new(options.workers, options.queue_depth),
             events: events::EventBus::new(store.clone()),
             store,

@@ -245,3 +245,16 @@ pub const ALL_CAPABILITIES: &[&str] = &[
     "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 ];
+
+/// The file name of an exec's spec inside its directory.
+pub const EXEC_SPEC_FILE: &str = "exec.json";
+
+/// A process to run inside a running container (`docker exec`): `kapsel exec <dir>` joins the
+/// container's namespaces and becomes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecSpec {
+    /// Host pid of the container's first process, whose namespaces are joined.
+    pub container_pid: i32,
+    /// The process, with the container's capabilities and no_new_privs.
+    pub process: ProcessSpec,
+}

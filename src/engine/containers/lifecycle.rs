@@ -168,7 +168,7 @@ impl Engine {
             oom_file: cgroup.oom_events_file(),
         };
         let container_spec = spec::container_spec(c, &inputs).map_err(|e| e.to_string())?;
-        let shim_options = spec::shim_options(c, inputs.oom_file.clone()).map_err(|e| e.to_string())?;
+        let shim_options = spec::shim_options(c, &inputs).map_err(|e| e.to_string())?;
         let etc = spec::etc_files(c, bundle::host_resolv_conf());
         bundle::write_start_files(bundle_dir, &container_spec, &shim_options, &etc)
             .map_err(|e| format!("writing the bundle: {e}"))?;
@@ -448,6 +448,7 @@ impl Engine {
         live.pending_attach.lock().unwrap_or_else(|e| e.into_inner()).clear();
         live.lifecycle.send_modify(|l| l.removed = true);
         self.live.forget(&id);
+        self.execs.forget_container(&id);
         Ok(())
     }
 
@@ -519,7 +520,7 @@ impl Engine {
     pub async fn recover_containers(self: &Arc<Self>) -> Result<()> {
         for row in self.store.live_containers().await? {
             let bundle_dir = self.bundle_dir(&row.id);
-            let alive = tokio::net::UnixStream::connect(shim::socket_path(&bundle_dir)).await.is_ok();
+            let alive = shim::connect_socket(&bundle_dir).await.is_ok();
             if alive {
                 tracing::info!(container = %row.id, "found a running container again");
                 self.spawn_monitor(row.tenant_id.clone(), row.id.clone());

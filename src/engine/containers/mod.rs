@@ -12,6 +12,7 @@ use crate::store::containers::ContainerRow;
 
 pub mod config;
 mod create;
+pub mod exec;
 mod lifecycle;
 pub mod logs;
 mod names;

@@ -174,8 +174,8 @@ pub fn resources(c: &Container) -> Resources {
     }
 }
 
-/// The shim's options: stdio, terminal and log rotation.
-pub fn shim_options(c: &Container, oom_file: Option<PathBuf>) -> Result<ShimOptions> {
+/// The shim's options: what to start, stdio, terminal and log rotation.
+pub fn shim_options(c: &Container, inputs: &SpecInputs<'_>) -> Result<ShimOptions> {
     let log = &c.host_config.log_config.config;
     let log_max_size = match log.get("max-size") {
         Some(size) => parse_size(size).ok_or_else(|| Error::InvalidArgument(format!("invalid max-size {size:?}")))?,
@@ -194,13 +194,16 @@ pub fn shim_options(c: &Container, oom_file: Option<PathBuf>) -> Result<ShimOpti
         _ => None,
     };
     Ok(ShimOptions {
+        init_args: vec!["init".into(), inputs.bundle.display().to_string()],
+        cgroup_dirs: inputs.cgroup_dirs.clone(),
+        log: true,
         open_stdin: c.config.open_stdin,
         stdin_once: c.config.stdin_once,
         tty: c.config.tty,
         console_size,
         log_max_size,
         log_max_files,
-        oom_file,
+        oom_file: inputs.oom_file.clone(),
     })
 }
 
@@ -575,7 +578,7 @@ mod tests {
             (r.memory, r.memory_swap, r.nano_cpus, r.pids_limit),
             (Some(64 << 20), Some(128 << 20), Some(500_000_000), None)
         );
-        let shim = shim_options(&c, None).unwrap();
+        let shim = shim_options(&c, &inputs(Path::new("/b"))).unwrap();
         assert_eq!((shim.log_max_size, shim.log_max_files), (10 * 1024, 3));
         assert_eq!(parse_size("1.5g"), Some(1610612736));
         assert_eq!(parse_size("x"), None);

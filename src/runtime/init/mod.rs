@@ -14,6 +14,7 @@ pub mod cgroupfs;
 pub mod devices;
 pub mod error;
 pub mod exec;
+pub mod join;
 pub mod masking;
 pub mod mounts;
 pub mod namespaces;
@@ -93,7 +94,7 @@ fn load_spec(args: &[String]) -> Result<ContainerSpec> {
 }
 
 /// Sends a failure to the shim; the exit status that goes with it.
-fn report(sync: &SyncChannel, err: InitError) -> i32 {
+pub(crate) fn report(sync: &SyncChannel, err: InitError) -> i32 {
     let _ = sync.send(&err.sync_message());
     err.exit_code()
 }
@@ -218,7 +219,7 @@ fn set_names(hostname: &str, domainname: &str) -> Result<()> {
 
 /// The bounding set, groups, gid, uid, then permitted/effective/ambient, in that order: keepcaps
 /// carries the permitted set across setuid, capset then narrows it to exactly `caps`.
-fn switch_user(user: &user::ExecUser, caps: u64) -> Result<()> {
+pub(crate) fn switch_user(user: &user::ExecUser, caps: u64) -> Result<()> {
     capabilities::drop_bounding(caps)?;
     capabilities::keep_across_setuid(true)?;
     let groups: Vec<Gid> = user.groups.iter().copied().map(Gid::from_raw).collect();

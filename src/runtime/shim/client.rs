@@ -2,7 +2,7 @@
 //! its socket (start, attach, wait, kill, resize). Async, for the tokio daemon.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -41,13 +41,17 @@ pub async fn launch(kapsel: &Path, bundle: &Path) -> Result<i32, String> {
     }
 }
 
-/// The socket of a bundle's shim.
-pub fn socket_path(bundle: &Path) -> PathBuf {
-    bundle.join(SOCKET_FILE)
+/// Connects to a shim's socket through `/proc/self/fd/<dir>/`, whose length does not depend on
+/// the data root (a unix socket path is limited to 108 bytes).
+pub async fn connect_socket(bundle: &Path) -> io::Result<UnixStream> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH | libc::O_DIRECTORY).open(bundle)?;
+    UnixStream::connect(format!("/proc/self/fd/{}/{SOCKET_FILE}", dir.as_raw_fd())).await
 }
 
 async fn connect(bundle: &Path, request: &Request) -> io::Result<UnixStream> {
-    let mut stream = UnixStream::connect(socket_path(bundle)).await?;
+    let mut stream = connect_socket(bundle).await?;
     let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
     line.push(b'\n');
     stream.write_all(&line).await?;

@@ -24,7 +24,6 @@ use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, send, 
 use nix::unistd::{ForkResult, Pid, fork, setsid};
 
 use self::protocol::{Handshake, OPTIONS_FILE, SOCKET_FILE, ShimOptions};
-use super::spec::{ContainerSpec, SPEC_FILE};
 
 /// The shim's entry point; `args` is the whole argv (`kapsel shim <bundle>`).
 pub fn main(args: &[String]) -> ExitCode {
@@ -77,7 +76,6 @@ pub(crate) struct Prepared {
 fn prepare(bundle: &Path) -> Result<Prepared, String> {
     std::env::set_current_dir(bundle).map_err(|e| format!("shim: entering {}: {e}", bundle.display()))?;
     let options: ShimOptions = read_json(&bundle.join(OPTIONS_FILE))?;
-    let spec: ContainerSpec = read_json(&bundle.join(SPEC_FILE))?;
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("shim: becoming a subreaper: {e}"))?;
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
@@ -95,8 +93,7 @@ fn prepare(bundle: &Path) -> Result<Prepared, String> {
     let exe = std::env::current_exe().map_err(|e| format!("shim: finding the kapsel binary: {e}"))?;
     let mut command = std::process::Command::new(exe);
     command
-        .arg("init")
-        .arg(bundle)
+        .args(&options.init_args)
         .stdin(stdio.child_stdin()?)
         .stdout(stdio.child_stdout()?)
         .stderr(stdio.child_stderr()?);
@@ -122,7 +119,7 @@ fn prepare(bundle: &Path) -> Result<Prepared, String> {
         message
     };
 
-    for dir in &spec.cgroup.procs_dirs {
+    for dir in &options.cgroup_dirs {
         std::fs::write(dir.join("cgroup.procs"), stage1.as_raw().to_string())
             .map_err(|e| fail(format!("joining the cgroup {}: {e}", dir.display())))?;
     }
@@ -154,10 +151,11 @@ fn prepare(bundle: &Path) -> Result<Prepared, String> {
     if let (true, Some((rows, cols))) = (options.tty, options.console_size) {
         server::set_terminal_size(&stdout, rows, cols);
     }
-    let socket = bundle.join(SOCKET_FILE);
-    let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket)
-        .map_err(|e| kill_container(format!("shim: listening on {}: {e}", socket.display())))?;
+    // Relative to the bundle (the shim's working directory): a unix socket path is limited to
+    // 108 bytes, and a data root plus ids can be longer.
+    let _ = std::fs::remove_file(SOCKET_FILE);
+    let listener = UnixListener::bind(SOCKET_FILE)
+        .map_err(|e| kill_container(format!("shim: listening on {}: {e}", bundle.join(SOCKET_FILE).display())))?;
     Ok(Prepared {
         bundle: bundle.to_path_buf(),
         options,

@@ -38,9 +38,17 @@ pub fn parse_frame_header(header: &[u8; 8]) -> (u8, usize) {
     (header[0], u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize)
 }
 
-/// How the shim runs its container, written by the daemon to `shim.json`.
+/// How the shim runs its process (a container's first process, or an exec), written by the
+/// daemon to `shim.json` in the shim's directory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShimOptions {
+    /// The arguments after the kapsel binary that start the process: `init <bundle>` for a
+    /// container, `exec <dir>` for an exec.
+    pub init_args: Vec<String>,
+    /// The cgroup directories the process joins before it forks.
+    pub cgroup_dirs: Vec<std::path::PathBuf>,
+    /// Write the output to the json-file log (containers do, execs do not).
+    pub log: bool,
     /// The container's stdin is a pipe the attach clients write to (else /dev/null).
     pub open_stdin: bool,
     /// Close the container's stdin when the first attached client's stdin ends.

@@ -151,7 +151,8 @@ impl Client {
 /// The loop's state.
 struct Shim {
     p: Prepared,
-    log: JsonFileLog,
+    /// The json-file log; none for execs.
+    log: Option<JsonFileLog>,
     clients: Vec<Client>,
     stdout_open: bool,
     stderr_open: bool,
@@ -166,13 +167,17 @@ struct Shim {
 /// Runs until the container has exited and everyone has been told; the shim's exit code.
 pub(crate) fn run(prepared: Prepared) -> ExitCode {
     let log_path = prepared.bundle.join(LOG_FILE);
-    let log = match JsonFileLog::open(&log_path, prepared.options.log_max_size, prepared.options.log_max_files) {
-        Ok(log) => log,
-        Err(e) => {
-            eprintln!("shim: opening the log {}: {e}", log_path.display());
-            let _ = nix::sys::signal::kill(prepared.container_pid, Signal::SIGKILL);
-            return ExitCode::FAILURE;
+    let log = if prepared.options.log {
+        match JsonFileLog::open(&log_path, prepared.options.log_max_size, prepared.options.log_max_files) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                eprintln!("shim: opening the log {}: {e}", log_path.display());
+                let _ = nix::sys::signal::kill(prepared.container_pid, Signal::SIGKILL);
+                return ExitCode::FAILURE;
+            }
         }
+    } else {
+        None
     };
     let _ = prepared.listener.set_nonblocking(true);
     set_nonblocking(prepared.stdout.as_fd());
@@ -305,7 +310,7 @@ impl Shim {
                 Ok(0) => return false,
                 Ok(n) => {
                     let data = &buffer[..n];
-                    if let Err(e) = self.log.write(stream, data) {
+                    if let Some(Err(e)) = self.log.as_mut().map(|log| log.write(stream, data)) {
                         eprintln!("shim: writing the log: {e}");
                     }
                     let header = frame_header(stream, n);
@@ -564,7 +569,9 @@ impl Shim {
         if self.stderr_open {
             self.pump(FRAME_STDERR);
         }
-        let _ = self.log.flush_partial();
+        if let Some(log) = self.log.as_mut() {
+            let _ = log.flush_partial();
+        }
         let record = self.exit.clone().unwrap_or_default();
         if let Err(e) = write_exit_record(&self.p.bundle.join(EXIT_FILE), &record) {
             eprintln!("shim: recording the exit: {e}");
