@@ -14,6 +14,7 @@ use crate::engine::Engine;
 
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod images;
 pub mod json;
@@ -41,6 +42,7 @@ pub fn service(
         .merge(images::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(events::routes())
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(error::page_not_found)
         .method_not_allowed_fallback(error::page_not_found)

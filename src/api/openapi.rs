@@ -26,6 +26,7 @@ pub struct ErrorBody {
         super::containers::attach_container, super::containers::container_logs, super::containers::resize_container,
         super::containers::rename_container, super::containers::remove_container,
         super::exec::create_exec, super::exec::start_exec, super::exec::inspect_exec, super::exec::resize_exec,
+        super::events::events,
     ),
     components(schemas(ErrorBody)),
     tags((name = "System"), (name = "Image"), (name = "Container"), (name = "Exec")),

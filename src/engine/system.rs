@@ -36,6 +36,17 @@ impl Engine {
         &self.daemon_id
     }
 
+    /// A tenant's events (recorded since `since`, then live until `until`), filtered.
+    pub async fn events(
+        &self,
+        tenant: &str,
+        since: Option<i64>,
+        until: Option<i64>,
+        filters: super::filters::Filters,
+    ) -> Result<tokio::sync::mpsc::Receiver<super::events::Event>> {
+        self.events.stream(tenant, since, until, filters).await
+    }
+
     /// Counts a tenant's containers and images.
     pub async fn object_counts(&self, tenant: &str) -> Result<ObjectCounts> {
         let mut counts = ObjectCounts { images: self.store.count_images(tenant).await?, ..Default::default() };

@@ -34,3 +34,49 @@ impl Store {
         Ok(seq)
     }
 }
+
+/// One stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// Ordering key.
+    pub seq: i64,
+    /// Owner.
+    pub tenant_id: String,
+    /// Nanoseconds since the epoch.
+    pub time_nano: i64,
+    /// container, image, volume, network.
+    pub kind: String,
+    /// create, start, tag…
+    pub action: String,
+    /// The object's id or name.
+    pub actor_id: String,
+    /// Attributes as a JSON object.
+    pub attributes: String,
+}
+
+impl Store {
+    /// A tenant's events between two times (nanoseconds, inclusive), oldest first.
+    pub async fn events_between(&self, tenant: &str, since: i64, until: i64) -> sqlx::Result<Vec<EventRow>> {
+        let rows: Vec<(i64, String, i64, String, String, String, String)> = sqlx::query_as(
+            "SELECT seq, tenant_id, time_nano, type, action, actor_id, attributes FROM events
+             WHERE tenant_id = ? AND time_nano >= ? AND time_nano <= ? ORDER BY seq",
+        )
+        .bind(tenant)
+        .bind(since)
+        .bind(until)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, tenant_id, time_nano, kind, action, actor_id, attributes)| EventRow {
+                seq,
+                tenant_id,
+                time_nano,
+                kind,
+                action,
+                actor_id,
+                attributes,
+            })
+            .collect())
+    }
+}

@@ -383,6 +383,9 @@ impl Engine {
         streams: (bool, bool, bool),
     ) -> Result<(Container, AttachFuture)> {
         let c = self.resolve_container(tenant, name).await?;
+        self.events
+            .emit(tenant, "container", "attach", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
+            .await;
         let (stdin, stdout, stderr) = streams;
         let stdin = stdin && c.config.open_stdin;
         if c.is_running() {
