@@ -61,6 +61,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the data root {}", args.data_root.display()))?,
     );
     engine.recover_containers().await.context("finding running containers again")?;
+    engine.apply_restart_policies().await.context("applying restart policies")?;
     let service = api::service(engine.clone());
     let shutdown = CancellationToken::new();
     let mut servers = tokio::task::JoinSet::new();

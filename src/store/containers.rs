@@ -24,6 +24,8 @@ pub struct ContainerState {
     pub finished_at: Option<String>,
     /// Restarts by policy.
     pub restart_count: i64,
+    /// The user stopped it (restart policies leave it down).
+    pub manually_stopped: bool,
 }
 
 /// A container as stored.
@@ -47,6 +49,8 @@ pub struct ContainerRow {
     pub created_at: String,
     /// The state.
     pub state: ContainerState,
+    /// The health check's state as JSON (Docker's State.Health), when it has one.
+    pub health: Option<String>,
 }
 
 /// Why a container could not be inserted or renamed.
@@ -72,7 +76,7 @@ macro_rules! select_containers {
     ($tail:literal) => {
         concat!(
             "SELECT tenant_id, id, name, image_id, image_ref, config, host_config, created_at, status, pid, exit_code, ",
-            "oom_killed, error, started_at, finished_at, restart_count FROM containers ",
+            "oom_killed, error, started_at, finished_at, restart_count, manually_stopped, health FROM containers ",
             $tail
         )
     };
@@ -97,7 +101,9 @@ fn row_to_container(row: sqlx::sqlite::SqliteRow) -> ContainerRow {
             started_at: row.get("started_at"),
             finished_at: row.get("finished_at"),
             restart_count: row.get("restart_count"),
+            manually_stopped: row.get::<i64, _>("manually_stopped") != 0,
         },
+        health: row.get("health"),
     }
 }
 
@@ -178,7 +184,7 @@ impl Store {
     pub async fn set_container_state(&self, id: &str, s: &ContainerState) -> sqlx::Result<()> {
         sqlx::query(
             "UPDATE containers SET status = ?, pid = ?, exit_code = ?, oom_killed = ?, error = ?, started_at = ?,
-             finished_at = ?, restart_count = ? WHERE id = ?",
+             finished_at = ?, restart_count = ?, manually_stopped = ? WHERE id = ?",
         )
         .bind(&s.status)
         .bind(s.pid)
@@ -188,10 +194,27 @@ impl Store {
         .bind(&s.started_at)
         .bind(&s.finished_at)
         .bind(s.restart_count)
+        .bind(s.manually_stopped as i64)
         .bind(id)
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Writes a container's health state (JSON), or clears it.
+    pub async fn set_container_health(&self, id: &str, health: Option<&str>) -> sqlx::Result<()> {
+        sqlx::query("UPDATE containers SET health = ? WHERE id = ?").bind(health).bind(id).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    /// Every tenant's containers, for the restart policies at daemon start.
+    pub async fn all_containers(&self) -> sqlx::Result<Vec<ContainerRow>> {
+        Ok(sqlx::query(select_containers!("ORDER BY created_at"))
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(row_to_container)
+            .collect())
     }
 
     /// Writes a container's HostConfig (for `docker update`).

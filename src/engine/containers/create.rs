@@ -43,6 +43,7 @@ impl Engine {
             host_config: serde_json::to_string(&host_config).map_err(anyhow::Error::from)?,
             created_at: crate::runtime::now_rfc3339_nanos(),
             state: ContainerState { status: "created".into(), ..Default::default() },
+            health: None,
         };
         match self.store.insert_container(&row).await {
             Ok(()) => {}

@@ -64,12 +64,25 @@ impl Engine {
     /// `docker start`: prepares the container through a new shim, hands the container's streams
     /// to the clients already attached, then lets it execute.
     pub async fn start_container(self: &Arc<Self>, tenant: &str, name: &str) -> Result<()> {
+        self.start(tenant, name, false).await
+    }
+
+    /// Starts a container its restart policy brings back (it may be in `restarting`).
+    pub(super) async fn start_by_policy(self: &Arc<Self>, tenant: &str, id: &str) -> Result<()> {
+        self.start(tenant, id, true).await
+    }
+
+    async fn start(self: &Arc<Self>, tenant: &str, name: &str, by_policy: bool) -> Result<()> {
         let c = self.resolve_container(tenant, name).await?;
         let live = self.live.get(&c.row.id);
         let _op = live.op.lock().await;
         let c = self.resolve_container(tenant, &c.row.id).await?;
-        if c.is_running() {
+        let restarting = c.row.state.status == "restarting";
+        if c.is_running() && !(by_policy && restarting) {
             return Err(Error::NotModified);
+        }
+        if !by_policy {
+            *live.restart_delay.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
         let bundle_dir = self.bundle_dir(&c.row.id);
         let cgroup = self.create_cgroup(&c).await?;
@@ -83,7 +96,9 @@ impl Engine {
                     error: String::new(),
                     started_at: Some(crate::runtime::now_rfc3339_nanos()),
                     finished_at: c.row.state.finished_at.clone(),
-                    restart_count: c.row.state.restart_count,
+                    // A user's start resets the count, as dockerd's does.
+                    restart_count: if by_policy { c.row.state.restart_count } else { 0 },
+                    manually_stopped: false,
                 };
                 self.store.set_container_state(&c.row.id, &state).await?;
                 self.events
@@ -95,7 +110,7 @@ impl Engine {
             Err(message) => {
                 remove_cgroup(cgroup).await;
                 let code = start_failure_exit_code(&message);
-                let status = if c.row.state.started_at.is_some() { "exited" } else { "created" };
+                let status = if c.row.state.started_at.is_some() || restarting { "exited" } else { "created" };
                 let state = ContainerState {
                     status: status.into(),
                     exit_code: code,
@@ -230,6 +245,7 @@ impl Engine {
             started_at: c.row.state.started_at.clone(),
             finished_at: Some(record.finished_at.clone()),
             restart_count: c.row.state.restart_count,
+            manually_stopped: c.row.state.manually_stopped,
         };
         self.store.set_container_state(id, &state).await?;
         if let Some(layout) = self.cgroups.clone() {
@@ -253,6 +269,13 @@ impl Engine {
             if let Some(row) = self.store.container(tenant, id).await? {
                 self.delete_container(&Container::from_row(row)?).await?;
             }
+        } else if super::restart::should_restart(
+            &c.host_config.restart_policy,
+            record.exit_code as i64,
+            c.row.state.restart_count,
+            c.row.state.manually_stopped,
+        ) {
+            self.schedule_restart(&c, ran_for(&state)).await?;
         }
         Ok(())
     }
@@ -311,8 +334,22 @@ impl Engine {
         Ok(())
     }
 
-    /// Sends `signal`, waits `timeout` seconds (-1: for ever) for the exit, then SIGKILL.
+    /// Sends `signal`, waits `timeout` seconds (-1: for ever) for the exit, then SIGKILL. The
+    /// container is marked as stopped by the user first, so its restart policy leaves it down;
+    /// one waiting to restart is just marked exited.
     async fn stop(&self, c: &Container, signal: Signal, timeout: i64) -> Result<()> {
+        if let Some(row) = self.store.container(&c.row.tenant_id, &c.row.id).await? {
+            let restarting = row.state.status == "restarting";
+            let state = ContainerState {
+                manually_stopped: true,
+                status: if restarting { "exited".into() } else { row.state.status.clone() },
+                ..row.state
+            };
+            self.store.set_container_state(&c.row.id, &state).await?;
+            if restarting {
+                return Ok(());
+            }
+        }
         let live = self.live.get(&c.row.id);
         let mut lifecycle = live.lifecycle.subscribe();
         let before = lifecycle.borrow().exits;
@@ -545,6 +582,17 @@ async fn remove_cgroup(cgroup: Cgroup) {
     let result = tokio::task::spawn_blocking(move || cgroup.remove()).await;
     if let Ok(Err(e)) = result {
         tracing::warn!(error = %e, "removing a container's cgroup failed");
+    }
+}
+
+/// How long a container ran, from its recorded start and end.
+fn ran_for(state: &ContainerState) -> std::time::Duration {
+    let at = |t: &Option<String>| {
+        t.as_deref().and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+    };
+    match (at(&state.started_at), at(&state.finished_at)) {
+        (Some(start), Some(end)) => (end - start).try_into().unwrap_or_default(),
+        _ => std::time::Duration::ZERO,
     }
 }
 

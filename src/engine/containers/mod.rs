@@ -17,6 +17,7 @@ mod lifecycle;
 pub mod logs;
 mod names;
 mod query;
+mod restart;
 mod spec;
 
 pub use config::{Config, CreateRequest, HostConfig};
@@ -89,6 +90,8 @@ pub(crate) struct Live {
     pub lifecycle: watch::Sender<Lifecycle>,
     /// Attach requests made before start.
     pub pending_attach: Mutex<Vec<PendingAttach>>,
+    /// The last restart delay, for the back-off.
+    pub restart_delay: Mutex<Option<std::time::Duration>>,
 }
 
 /// The containers' in-memory bookkeeping.
@@ -108,6 +111,7 @@ impl LiveTable {
                     op: tokio::sync::Mutex::new(()),
                     lifecycle: watch::channel(Lifecycle::default()).0,
                     pending_attach: Mutex::new(Vec::new()),
+                    restart_delay: Mutex::new(None),
                 })
             })
             .clone()
