@@ -14,11 +14,7 @@ use serde_json::{Value, json};
 
 fn assert_json_error(reply: &HttpReply, status: u16, message: &str) {
     assert_eq!(reply.status, status, "body: {}", reply.text());
-    assert_eq!(
-        reply.header("content-type"),
-        Some("application/json"),
-        "error replies are JSON"
-    );
+    assert_eq!(reply.header("content-type"), Some("application/json"), "error replies are JSON");
     assert_eq!(reply.json(), json!({ "message": message }));
 }
 
@@ -37,10 +33,7 @@ fn encode(value: &str) -> String {
 
 /// A name no other test run uses.
 fn unique() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
     format!("{}-{nanos}", std::process::id())
 }
 
@@ -133,12 +126,7 @@ fn import_via_api(d: &Daemon, repo: &str, tag: &str, body: &[u8]) -> HttpReply {
 
 fn images(d: &Daemon, query: &str) -> Value {
     let reply = d.get(&format!("/images/json{query}"));
-    assert_eq!(
-        reply.status,
-        200,
-        "GET /images/json{query}: {}",
-        reply.text()
-    );
+    assert_eq!(reply.status, 200, "GET /images/json{query}: {}", reply.text());
     reply.json()
 }
 
@@ -179,17 +167,13 @@ fn assert_api_headers(reply: &HttpReply, what: &str) {
     assert_eq!(reply.header("api-version"), Some("1.50"), "{what}");
     assert_eq!(reply.header("ostype"), Some("linux"), "{what}");
     assert!(
-        reply
-            .header("server")
-            .is_some_and(|s| s.contains("Docker/")),
+        reply.header("server").is_some_and(|s| s.contains("Docker/")),
         "{what}: Server header {:?}",
         reply.header("server")
     );
     assert_eq!(reply.header("docker-experimental"), Some("false"), "{what}");
     assert!(
-        reply
-            .header("cache-control")
-            .is_some_and(|c| c.contains("no-cache")),
+        reply.header("cache-control").is_some_and(|c| c.contains("no-cache")),
         "{what}: Cache-Control {:?}",
         reply.header("cache-control")
     );
@@ -252,28 +236,16 @@ fn unknown_route_is_a_json_404() {
 #[test]
 fn missing_image_is_a_404() {
     let d = Daemon::start();
-    assert_json_error(
-        &d.get("/images/nosuch:latest/json"),
-        404,
-        "No such image: nosuch:latest",
-    );
+    assert_json_error(&d.get("/images/nosuch:latest/json"), 404, "No such image: nosuch:latest");
 }
 
 #[test]
 fn malformed_json_body_is_a_400() {
     let d = Daemon::start();
-    let reply = d.http(
-        "POST",
-        "/containers/create",
-        Some(b"{bad"),
-        &[("Content-Type", "application/json")],
-    );
+    let reply = d.http("POST", "/containers/create", Some(b"{bad"), &[("Content-Type", "application/json")]);
     assert_eq!(reply.status, 400, "body: {}", reply.text());
     assert_eq!(reply.header("content-type"), Some("application/json"));
-    let message = reply.json()["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let message = reply.json()["message"].as_str().unwrap_or_default().to_string();
     assert!(!message.is_empty(), "no message: {}", reply.text());
 }
 
@@ -284,23 +256,13 @@ fn import_refuses_an_entry_that_climbs_out() {
     let d = Daemon::start();
     let name = format!("kapsel-escape-{}", unique());
     let outside = Path::new("/tmp").join(&name);
-    let tar = TarBuilder::default()
-        .file("ok.txt", b"fine\n")
-        .file(&format!("../../../../tmp/{name}"), b"escaped\n")
-        .finish();
+    let tar =
+        TarBuilder::default().file("ok.txt", b"fine\n").file(&format!("../../../../tmp/{name}"), b"escaped\n").finish();
 
     let reply = import_via_api(&d, "hostile", "a", &tar);
-    let error = error_text(&reply).unwrap_or_else(|| {
-        panic!(
-            "importing a tar with ../ entries succeeded: {} {}",
-            reply.status,
-            reply.text()
-        )
-    });
-    assert!(
-        error.contains(&name),
-        "the error does not name the entry: {error}"
-    );
+    let error = error_text(&reply)
+        .unwrap_or_else(|| panic!("importing a tar with ../ entries succeeded: {} {}", reply.status, reply.text()));
+    assert!(error.contains(&name), "the error does not name the entry: {error}");
     assert!(!outside.exists(), "{} was written", outside.display());
     assert_eq!(find_named(d.data_root(), &name), Vec::<String>::new());
     assert_no_images(&d);
@@ -330,16 +292,9 @@ fn import_refuses_writing_through_a_symlink() {
         .finish();
     let reply = import_via_api(&d, "hostile", "b", &tar);
     let error = error_text(&reply).unwrap_or_else(|| {
-        panic!(
-            "importing a tar that writes through a symlink succeeded: {} {}",
-            reply.status,
-            reply.text()
-        )
+        panic!("importing a tar that writes through a symlink succeeded: {} {}", reply.status, reply.text())
     });
-    assert!(
-        error.contains("evil"),
-        "the error does not name the entry: {error}"
-    );
+    assert!(error.contains("evil"), "the error does not name the entry: {error}");
     let pwned = target.join("pwned");
     assert!(!pwned.exists(), "{} was written", pwned.display());
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
@@ -357,12 +312,7 @@ fn load_refuses_an_archive_that_climbs_out() {
         .file(&format!("../{name}"), b"escaped\n")
         .file(&format!("../../../../../../tmp/{name}"), b"escaped\n")
         .finish();
-    let reply = d.http(
-        "POST",
-        "/images/load?quiet=1",
-        Some(&tar),
-        &[("Content-Type", "application/x-tar")],
-    );
+    let reply = d.http("POST", "/images/load?quiet=1", Some(&tar), &[("Content-Type", "application/x-tar")]);
     assert!(
         error_text(&reply).is_some(),
         "loading an archive with ../ entries succeeded: {} {}",
@@ -372,10 +322,7 @@ fn load_refuses_an_archive_that_climbs_out() {
     let outside = Path::new("/tmp").join(&name);
     assert!(!outside.exists(), "{} was written", outside.display());
     let parent = d.data_root().parent().unwrap();
-    assert!(
-        !parent.join(&name).exists(),
-        "written next to the data root"
-    );
+    assert!(!parent.join(&name).exists(), "written next to the data root");
     assert_eq!(find_named(d.data_root(), &name), Vec::<String>::new());
     assert_no_images(&d);
     assert_staging_empty(&d);
@@ -398,14 +345,8 @@ fn import_stream_then_filters_in_both_json_forms() {
     assert!(is_sha256_id(&id), "import reported {id:?}");
     assert_eq!(import_via_api(&d, "other", "1", &image).status, 200);
 
-    let list_form = images(
-        &d,
-        &format!("?filters={}", encode(r#"{"reference":["busybox"]}"#)),
-    );
-    let map_form = images(
-        &d,
-        &format!("?filters={}", encode(r#"{"reference":{"busybox":true}}"#)),
-    );
+    let list_form = images(&d, &format!("?filters={}", encode(r#"{"reference":["busybox"]}"#)));
+    let map_form = images(&d, &format!("?filters={}", encode(r#"{"reference":{"busybox":true}}"#)));
     assert_eq!(list_form, map_form);
     let found = list_form.as_array().unwrap();
     assert_eq!(found.len(), 1, "{list_form}");
@@ -415,10 +356,7 @@ fn import_stream_then_filters_in_both_json_forms() {
     assert_eq!(images(&d, "").as_array().unwrap().len(), 2);
 
     assert_json_error(
-        &d.get(&format!(
-            "/images/json?filters={}",
-            encode(r#"{"bogus":["x"]}"#)
-        )),
+        &d.get(&format!("/images/json?filters={}", encode(r#"{"bogus":["x"]}"#))),
         400,
         "invalid filter 'bogus'",
     );
@@ -442,11 +380,7 @@ fn openapi_document_is_served() {
     let reply = d.get("/openapi.json");
     assert_eq!(reply.status, 200);
     let doc = reply.json();
-    assert!(
-        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
-        "openapi: {}",
-        doc["openapi"]
-    );
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "openapi: {}", doc["openapi"]);
     let paths = doc["paths"].as_object().expect("paths");
     assert!(
         paths.keys().any(|p| p.ends_with("/images/json")),
@@ -474,9 +408,7 @@ fn linked_urls(html: &str) -> Vec<String> {
 }
 
 fn is_local_url(url: &str) -> bool {
-    ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| url.starts_with(p))
+    ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| url.starts_with(p))
 }
 
 #[test]
@@ -489,10 +421,7 @@ fn docs_page_works_offline() {
             break;
         }
         let location = reply.header("location").expect("redirect without Location");
-        assert!(
-            location.starts_with('/') || !location.contains("://"),
-            "redirect away from the daemon: {location}"
-        );
+        assert!(location.starts_with('/') || !location.contains("://"), "redirect away from the daemon: {location}");
         path = if location.starts_with('/') {
             location.to_string()
         } else {
@@ -502,9 +431,7 @@ fn docs_page_works_offline() {
     }
     assert_eq!(reply.status, 200, "GET {path}");
     assert!(
-        reply
-            .header("content-type")
-            .is_some_and(|c| c.starts_with("text/html")),
+        reply.header("content-type").is_some_and(|c| c.starts_with("text/html")),
         "content-type {:?}",
         reply.header("content-type")
     );
@@ -524,11 +451,8 @@ fn docs_page_works_offline() {
         if link.starts_with('#') || link.starts_with("data:") {
             continue;
         }
-        let target = if link.starts_with('/') {
-            link.clone()
-        } else {
-            format!("{base}{}", link.trim_start_matches("./"))
-        };
+        let target =
+            if link.starts_with('/') { link.clone() } else { format!("{base}{}", link.trim_start_matches("./")) };
         let asset = d.get(&target);
         assert_eq!(asset.status, 200, "{link} (GET {target}) of the docs page");
     }

@@ -12,18 +12,13 @@ fn import(d: &Daemon, name: &str) -> String {
     let image = test_image();
     let out = d.docker_ok(&["import", image.to_str().unwrap(), name]);
     let id = out.trim().to_string();
-    assert!(
-        is_sha256_id(&id),
-        "docker import printed {out:?}, not an image ID"
-    );
+    assert!(is_sha256_id(&id), "docker import printed {out:?}, not an image ID");
     id
 }
 
 /// `docker image inspect -f '{{.Id}}' NAME`.
 fn image_id(d: &Daemon, name: &str) -> String {
-    d.docker_ok(&["image", "inspect", "-f", "{{.Id}}", name])
-        .trim()
-        .to_string()
+    d.docker_ok(&["image", "inspect", "-f", "{{.Id}}", name]).trim().to_string()
 }
 
 /// The 12-hex short form docker shows in tables.
@@ -36,10 +31,7 @@ fn short(id: &str) -> &str {
 fn rows(table: &str) -> Vec<(String, String, String)> {
     let mut lines = table.lines();
     let header = lines.next().unwrap_or_default();
-    assert!(
-        header.starts_with("REPOSITORY"),
-        "not an images table: {table}"
-    );
+    assert!(header.starts_with("REPOSITORY"), "not an images table: {table}");
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -51,9 +43,7 @@ fn rows(table: &str) -> Vec<(String, String, String)> {
 }
 
 fn has_row(table: &str, repo: &str, tag: &str, id: &str) -> bool {
-    rows(table)
-        .iter()
-        .any(|(r, t, i)| r == repo && t == tag && i == short(id))
+    rows(table).iter().any(|(r, t, i)| r == repo && t == tag && i == short(id))
 }
 
 fn stdout(out: &std::process::Output) -> String {
@@ -68,22 +58,15 @@ fn stderr(out: &std::process::Output) -> String {
 fn version_reports_server_api_1_50_without_downgrade() {
     let d = Daemon::start();
     let out = d.docker_ok(&["version"]);
-    let (_, server) = out
-        .split_once("\nServer:")
-        .unwrap_or_else(|| panic!("no Server: section in docker version:\n{out}"));
+    let (_, server) =
+        out.split_once("\nServer:").unwrap_or_else(|| panic!("no Server: section in docker version:\n{out}"));
     let api_line = server
         .lines()
         .find(|l| l.trim_start().starts_with("API version:"))
         .unwrap_or_else(|| panic!("no Engine API version in the Server section:\n{out}"));
     let api = api_line.trim_start()["API version:".len()..].trim();
-    assert_eq!(
-        api, "1.50 (minimum version 1.24)",
-        "server API version line:\n{out}"
-    );
-    assert!(
-        !out.contains("downgraded"),
-        "the CLI had to downgrade its API version:\n{out}"
-    );
+    assert_eq!(api, "1.50 (minimum version 1.24)", "server API version line:\n{out}");
+    assert!(!out.contains("downgraded"), "the CLI had to downgrade its API version:\n{out}");
     let fmt = d.docker_ok(&["version", "--format", "{{.Server.APIVersion}}"]);
     assert_eq!(fmt.trim(), "1.50");
 }
@@ -100,22 +83,12 @@ fn info_reports_host_and_data_root() {
             .map(|v| v.trim().to_string())
             .unwrap_or_else(|| panic!("docker info has no {name:?} line:\n{out}"))
     };
-    assert!(
-        !field("Server Version").is_empty(),
-        "empty Server Version:\n{out}"
-    );
+    assert!(!field("Server Version").is_empty(), "empty Server Version:\n{out}");
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert_eq!(field("Kernel Version"), kernel.trim(), "{out}");
     let mem = field("Total Memory");
-    assert!(
-        mem.ends_with("iB") && !mem.starts_with("0"),
-        "Total Memory {mem:?}:\n{out}"
-    );
-    assert_eq!(
-        field("Docker Root Dir"),
-        d.data_root().display().to_string(),
-        "{out}"
-    );
+    assert!(mem.ends_with("iB") && !mem.starts_with("0"), "Total Memory {mem:?}:\n{out}");
+    assert_eq!(field("Docker Root Dir"), d.data_root().display().to_string(), "{out}");
     let cgroup = field("Cgroup Version");
     assert!(cgroup == "1" || cgroup == "2", "Cgroup Version {cgroup:?}");
 }
@@ -133,13 +106,7 @@ fn import_from_file_and_from_stdin() {
     assert_eq!(image_id(&d, "other:1"), other);
 
     // The layer is the tarball, byte for byte: its diff ID is its digest.
-    let layers = d.docker_ok(&[
-        "image",
-        "inspect",
-        "-f",
-        "{{json .RootFS.Layers}}",
-        "busybox:latest",
-    ]);
+    let layers = d.docker_ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", "busybox:latest"]);
     assert_eq!(layers.trim(), format!("[\"{}\"]", sha256_of(&test_image())));
 
     let table = d.docker_ok(&["images"]);
@@ -160,13 +127,7 @@ fn import_applies_change_instructions() {
         image.to_str().unwrap(),
         "withcfg:1",
     ]);
-    let out = d.docker_ok(&[
-        "image",
-        "inspect",
-        "-f",
-        "{{json .Config.Cmd}} {{json .Config.Env}}",
-        "withcfg:1",
-    ]);
+    let out = d.docker_ok(&["image", "inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Env}}", "withcfg:1"]);
     assert_eq!(out.trim(), r#"["/bin/sh"] ["A=b"]"#);
 }
 
@@ -176,16 +137,8 @@ fn images_quiet_digests_and_filters() {
     let bb = import(&d, "busybox:latest");
     let other = import(&d, "other:1");
     let image = test_image();
-    let labeled = d
-        .docker_ok(&[
-            "import",
-            "--change",
-            "LABEL a=b",
-            image.to_str().unwrap(),
-            "labeled:1",
-        ])
-        .trim()
-        .to_string();
+    let labeled =
+        d.docker_ok(&["import", "--change", "LABEL a=b", image.to_str().unwrap(), "labeled:1"]).trim().to_string();
 
     let table = d.docker_ok(&["images"]);
     assert!(has_row(&table, "busybox", "latest", &bb), "{table}");
@@ -195,38 +148,20 @@ fn images_quiet_digests_and_filters() {
     let ids: Vec<&str> = quiet.lines().collect();
     assert_eq!(ids.len(), 3, "docker images -q:\n{quiet}");
     for id in &ids {
-        assert!(
-            id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()),
-            "docker images -q printed {id:?}"
-        );
+        assert!(id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()), "docker images -q printed {id:?}");
     }
     for full in [&bb, &other, &labeled] {
         assert!(ids.contains(&short(full)), "{full} missing from\n{quiet}");
     }
 
     let digests = d.docker_ok(&["images", "--digests"]);
-    let header: Vec<&str> = digests
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    assert_eq!(
-        &header[..4],
-        ["REPOSITORY", "TAG", "DIGEST", "IMAGE"],
-        "{digests}"
-    );
-    let row = digests
-        .lines()
-        .find(|l| l.starts_with("busybox "))
-        .unwrap_or_else(|| panic!("no busybox row:\n{digests}"));
+    let header: Vec<&str> = digests.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(&header[..4], ["REPOSITORY", "TAG", "DIGEST", "IMAGE"], "{digests}");
+    let row =
+        digests.lines().find(|l| l.starts_with("busybox ")).unwrap_or_else(|| panic!("no busybox row:\n{digests}"));
     let f: Vec<&str> = row.split_whitespace().collect();
     // An imported image has no registry digest.
-    assert_eq!(
-        &f[..4],
-        ["busybox", "latest", "<none>", short(&bb)],
-        "{digests}"
-    );
+    assert_eq!(&f[..4], ["busybox", "latest", "<none>", short(&bb)], "{digests}");
 
     let filtered = d.docker_ok(&["images", "--filter", "reference=busy*"]);
     let r = rows(&filtered);
@@ -262,11 +197,7 @@ fn tag_save_rmi_load_round_trip() {
         },
         None,
     );
-    assert!(
-        manifest.status.success(),
-        "no manifest.json in the saved archive: {}",
-        stderr(&manifest)
-    );
+    assert!(manifest.status.success(), "no manifest.json in the saved archive: {}", stderr(&manifest));
     let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
     let mut tags: Vec<&str> = manifest[0]["RepoTags"]
         .as_array()
@@ -311,15 +242,9 @@ fn save_writes_oci_layout_and_docker_manifest() {
     assert!(list.status.success(), "tar -tf: {}", stderr(&list));
     let entries = stdout(&list);
     for want in ["manifest.json", "index.json", "oci-layout"] {
-        assert!(
-            entries.lines().any(|e| e.trim_start_matches("./") == want),
-            "docker save wrote no {want}:\n{entries}"
-        );
+        assert!(entries.lines().any(|e| e.trim_start_matches("./") == want), "docker save wrote no {want}:\n{entries}");
     }
-    assert!(
-        entries.lines().any(|e| e.starts_with("blobs/sha256/")),
-        "no OCI blobs:\n{entries}"
-    );
+    assert!(entries.lines().any(|e| e.starts_with("blobs/sha256/")), "no OCI blobs:\n{entries}");
 }
 
 #[test]
@@ -355,28 +280,12 @@ fn save_piped_into_load_on_another_daemon() {
     let src = Daemon::start();
     let dst = Daemon::start();
     let id = import(&src, "busybox:latest");
-    let out = src.shell(&format!(
-        "docker save busybox:latest | DOCKER_HOST={} docker load",
-        dst.socket_url()
-    ));
+    let out = src.shell(&format!("docker save busybox:latest | DOCKER_HOST={} docker load", dst.socket_url()));
     src.assert_success("docker save busybox:latest | docker load", &out);
-    assert!(
-        stdout(&out).contains("Loaded image: busybox:latest"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("Loaded image: busybox:latest"), "{}", stdout(&out));
     assert_eq!(image_id(&dst, "busybox:latest"), id);
-    let inspect = dst.docker_ok(&[
-        "image",
-        "inspect",
-        "-f",
-        "{{json .RootFS.Layers}}",
-        "busybox",
-    ]);
-    assert_eq!(
-        inspect.trim(),
-        format!("[\"{}\"]", sha256_of(&test_image()))
-    );
+    let inspect = dst.docker_ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", "busybox"]);
+    assert_eq!(inspect.trim(), format!("[\"{}\"]", sha256_of(&test_image())));
 }
 
 #[test]
@@ -416,19 +325,11 @@ fn rmi_of_a_missing_image() {
     let d = Daemon::start();
     let out = d.docker(&["rmi", "nosuch"]);
     assert!(!out.status.success(), "docker rmi nosuch succeeded");
-    assert!(
-        stderr(&out).contains("No such image: nosuch"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("No such image: nosuch"), "{}", stderr(&out));
     // The CLI forgives "not found" with -f (it still reports it on stderr),
     // but only when the daemon answers 404.
     let out = d.docker(&["rmi", "-f", "nosuch"]);
-    assert!(
-        out.status.success(),
-        "docker rmi -f nosuch failed: {}",
-        stderr(&out)
-    );
+    assert!(out.status.success(), "docker rmi -f nosuch failed: {}", stderr(&out));
 }
 
 #[test]
@@ -438,13 +339,7 @@ fn image_prune_removes_dangling_images() {
     let image = test_image();
     // Re-importing under the same tag leaves the first image untagged.
     let new = d
-        .docker_ok(&[
-            "import",
-            "--change",
-            r#"CMD ["/bin/sh"]"#,
-            image.to_str().unwrap(),
-            "dang:1",
-        ])
+        .docker_ok(&["import", "--change", r#"CMD ["/bin/sh"]"#, image.to_str().unwrap(), "dang:1"])
         .trim()
         .to_string();
     assert_ne!(old, new);
@@ -456,11 +351,7 @@ fn image_prune_removes_dangling_images() {
     let out = d.docker_ok(&["image", "prune", "-f"]);
     assert!(out.contains(&format!("deleted: {old}")), "{out}");
     assert!(out.contains("Total reclaimed space:"), "{out}");
-    assert_eq!(
-        d.docker_ok(&["images", "-q", "--filter", "dangling=true"])
-            .trim(),
-        ""
-    );
+    assert_eq!(d.docker_ok(&["images", "-q", "--filter", "dangling=true"]).trim(), "");
     assert_eq!(image_id(&d, "dang:1"), new);
     assert_eq!(d.docker_ok(&["images", "-q"]).trim(), short(&new));
 }
@@ -487,13 +378,7 @@ fn images_survive_a_crash() {
     // The stale socket file of the killed daemon must not stop a new one.
     d.respawn();
     assert_eq!(image_id(&d, "busybox:latest"), id);
-    let layers = d.docker_ok(&[
-        "image",
-        "inspect",
-        "-f",
-        "{{json .RootFS.Layers}}",
-        "busybox:latest",
-    ]);
+    let layers = d.docker_ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", "busybox:latest"]);
     assert_eq!(layers.trim(), format!("[\"{}\"]", sha256_of(&test_image())));
 }
 
@@ -504,16 +389,9 @@ fn older_clients_use_the_version_prefix() {
     for version in ["1.41", "1.24"] {
         let out = d.docker_env_args(&[("DOCKER_API_VERSION", version)], &["images"]);
         d.assert_success(&format!("DOCKER_API_VERSION={version} docker images"), &out);
-        assert!(
-            has_row(&stdout(&out), "busybox", "latest", &id),
-            "DOCKER_API_VERSION={version}:\n{}",
-            stdout(&out)
-        );
+        assert!(has_row(&stdout(&out), "busybox", "latest", &id), "DOCKER_API_VERSION={version}:\n{}", stdout(&out));
     }
-    let out = d.docker_env_args(
-        &[("DOCKER_API_VERSION", "1.41")],
-        &["version", "--format", "{{.Client.APIVersion}}"],
-    );
+    let out = d.docker_env_args(&[("DOCKER_API_VERSION", "1.41")], &["version", "--format", "{{.Client.APIVersion}}"]);
     d.assert_success("DOCKER_API_VERSION=1.41 docker version", &out);
     assert_eq!(stdout(&out).trim(), "1.41");
 }

@@ -4,6 +4,9 @@ pub mod bundle;
 pub mod cgroups;
 pub mod host;
 pub mod init;
+pub mod netstat;
+pub mod procstat;
+pub mod ps;
 
 pub mod shim;
 pub mod spec;

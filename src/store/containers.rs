@@ -281,6 +281,7 @@ mod tests {
             host_config: "{}".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
             state: ContainerState { status: "created".into(), ..Default::default() },
+            health: None,
         };
         store.insert_container(&row).await.unwrap();
         let twin = ContainerRow { id: "c2".into(), ..row.clone() };

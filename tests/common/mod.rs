@@ -47,28 +47,14 @@ impl Daemon {
     /// Starts a daemon on a new temporary data root and a free TCP port,
     /// and waits until it answers `GET /_ping`.
     pub fn start() -> Daemon {
-        let root_dir = tempfile::Builder::new()
-            .prefix("kapsel-test-")
-            .tempdir()
-            .expect("create the data root");
+        let root_dir = tempfile::Builder::new().prefix("kapsel-test-").tempdir().expect("create the data root");
         // The daemon reports its data root (`docker info`); compare against
         // the canonical path.
-        let data_root = root_dir
-            .path()
-            .canonicalize()
-            .expect("canonicalize the data root");
-        let scratch = tempfile::Builder::new()
-            .prefix("kapsel-test-scratch-")
-            .tempdir()
-            .expect("create the scratch dir");
+        let data_root = root_dir.path().canonicalize().expect("canonicalize the data root");
+        let scratch =
+            tempfile::Builder::new().prefix("kapsel-test-scratch-").tempdir().expect("create the scratch dir");
         std::fs::create_dir(scratch.path().join("docker-config")).expect("create DOCKER_CONFIG");
-        let mut daemon = Daemon {
-            child: None,
-            data_root,
-            port: free_port(),
-            _root_dir: root_dir,
-            scratch,
-        };
+        let mut daemon = Daemon { child: None, data_root, port: free_port(), _root_dir: root_dir, scratch };
         daemon.spawn();
         daemon
     }
@@ -117,17 +103,10 @@ impl Daemon {
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!(
-                    "kapsel did not exit within {STOP_TIMEOUT:?} of SIGTERM\n--- daemon log ---\n{}",
-                    self.log()
-                );
+                panic!("kapsel did not exit within {STOP_TIMEOUT:?} of SIGTERM\n--- daemon log ---\n{}", self.log());
             }
         };
-        assert!(
-            status.success(),
-            "kapsel exited with {status} after SIGTERM\n--- daemon log ---\n{}",
-            self.log()
-        );
+        assert!(status.success(), "kapsel exited with {status} after SIGTERM\n--- daemon log ---\n{}", self.log());
         assert!(
             !self.socket_path().exists(),
             "the socket file {} is still there after a clean shutdown",
@@ -159,11 +138,7 @@ impl Daemon {
 
     fn spawn(&mut self) {
         let log_path = self.data_root.join(LOG_FILE);
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .expect("open the daemon log");
+        let log = File::options().create(true).append(true).open(&log_path).expect("open the daemon log");
         let log_err = log.try_clone().expect("clone the log handle");
         let mut cmd = Command::new(daemon_binary());
         cmd.arg("serve")
@@ -179,19 +154,14 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", daemon_binary().display()));
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {}: {e}", daemon_binary().display()));
         self.child = Some(child);
 
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("try_wait") {
                 self.child = None;
-                panic!(
-                    "kapsel exited with {status} before answering /_ping\n--- daemon log ---\n{}",
-                    self.log()
-                );
+                panic!("kapsel exited with {status} before answering /_ping\n--- daemon log ---\n{}", self.log());
             }
             if let Ok(reply) = try_http(self.tcp_addr(), "GET", "/_ping", None, &[])
                 && reply.status == 200
@@ -280,22 +250,66 @@ impl Daemon {
         );
     }
 
+    /// Panics with the command's output and the daemon log unless `out`
+    /// exited with `code`.
+    pub fn assert_exit(&self, what: &str, out: &Output, code: i32) {
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "`{what}` exited with {}, expected {code}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- daemon log (tail) ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            tail(&self.log(), 60),
+        );
+    }
+
+    // ---- containers -----------------------------------------------------
+
+    /// `docker import <test image> busybox` (the tag every container test
+    /// runs), returning the image ID.
+    pub fn import_busybox(&self) -> String {
+        let image = test_image();
+        let out = self.docker_ok(&["import", image.to_str().unwrap(), "busybox"]);
+        let id = out.trim().to_string();
+        assert!(is_sha256_id(&id), "docker import printed {out:?}, not an image ID");
+        id
+    }
+
+    /// `docker inspect -f '{{json .State}}' NAME`, parsed.
+    pub fn container_state(&self, name: &str) -> serde_json::Value {
+        let out = self.docker_ok(&["inspect", "-f", "{{json .State}}", name]);
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("State of {name} is not JSON ({e}): {out}"))
+    }
+
+    /// `docker inspect -f FORMAT NAME`, trimmed.
+    pub fn inspect(&self, name: &str, format: &str) -> String {
+        self.docker_ok(&["inspect", "-f", format, name]).trim().to_string()
+    }
+
+    /// Polls `docker logs NAME` until it contains `text` (at most `timeout`);
+    /// returns the logs.
+    pub fn wait_for_logs(&self, name: &str, text: &str, timeout: Duration) -> String {
+        let mut logs = String::new();
+        let found = wait_until(timeout, || {
+            let out = self.docker(&["logs", name]);
+            logs = format!("{}{}", stdout_text(&out), stderr_text(&out));
+            logs.contains(text)
+        });
+        assert!(
+            found,
+            "the logs of {name} did not show {text:?} within {timeout:?}:\n{logs}\n--- daemon log (tail) ---\n{}",
+            tail(&self.log(), 60)
+        );
+        logs
+    }
+
     // ---- raw HTTP -------------------------------------------------------
 
     /// One HTTP/1.1 request over TCP (`Connection: close`).
-    pub fn http(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&[u8]>,
-        headers: &[(&str, &str)],
-    ) -> HttpReply {
-        try_http(self.tcp_addr(), method, path, body, headers).unwrap_or_else(|e| {
-            panic!(
-                "{method} {path}: {e}\n--- daemon log (tail) ---\n{}",
-                tail(&self.log(), 60)
-            )
-        })
+    pub fn http(&self, method: &str, path: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> HttpReply {
+        try_http(self.tcp_addr(), method, path, body, headers)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n--- daemon log (tail) ---\n{}", tail(&self.log(), 60)))
     }
 
     pub fn get(&self, path: &str) -> HttpReply {
@@ -306,11 +320,7 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if thread::panicking() {
-            eprintln!(
-                "--- kapsel log ({}) ---\n{}",
-                self.data_root.display(),
-                tail(&self.log(), 200)
-            );
+            eprintln!("--- kapsel log ({}) ---\n{}", self.data_root.display(), tail(&self.log(), 200));
         }
         self.kill9();
     }
@@ -330,10 +340,7 @@ impl HttpReply {
     /// The first header of that name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -342,13 +349,8 @@ impl HttpReply {
 
     /// The body parsed as JSON; panics showing the body when it is not.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "reply (status {}) is not JSON: {e}\n{}",
-                self.status,
-                self.text()
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("reply (status {}) is not JSON: {e}\n{}", self.status, self.text()))
     }
 
     /// The body as a stream of JSON messages (the progress format of
@@ -357,10 +359,7 @@ impl HttpReply {
         self.text()
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("stream line is not JSON: {e}: {l:?}"))
-            })
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stream line is not JSON: {e}: {l:?}")))
             .collect()
     }
 }
@@ -413,30 +412,21 @@ fn try_http(
         if line.is_empty() {
             break;
         }
-        let (k, v) = line
-            .split_once(':')
-            .ok_or_else(|| bad_reply(format!("bad header line {line:?}")))?;
+        let (k, v) = line.split_once(':').ok_or_else(|| bad_reply(format!("bad header line {line:?}")))?;
         headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
     }
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let find = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
 
     let mut body = Vec::new();
     let no_body = method.eq_ignore_ascii_case("HEAD") || status == 204 || status == 304;
     if no_body {
         // nothing to read
-    } else if find("transfer-encoding")
-        .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"))
-    {
+    } else if find("transfer-encoding").is_some_and(|te| te.to_ascii_lowercase().contains("chunked")) {
         loop {
             let size_line = read_line(&mut reader)?;
             let size_hex = size_line.split(';').next().unwrap_or_default().trim();
-            let size = usize::from_str_radix(size_hex, 16)
-                .map_err(|_| bad_reply(format!("bad chunk size {size_line:?}")))?;
+            let size =
+                usize::from_str_radix(size_hex, 16).map_err(|_| bad_reply(format!("bad chunk size {size_line:?}")))?;
             if size == 0 {
                 // Trailers, up to the empty line.
                 while !read_line(&mut reader)?.is_empty() {}
@@ -450,19 +440,13 @@ fn try_http(
             }
         }
     } else if let Some(len) = find("content-length") {
-        let len: usize = len
-            .parse()
-            .map_err(|_| bad_reply(format!("bad content-length {len:?}")))?;
+        let len: usize = len.parse().map_err(|_| bad_reply(format!("bad content-length {len:?}")))?;
         body.resize(len, 0);
         reader.read_exact(&mut body)?;
     } else {
         reader.read_to_end(&mut body)?;
     }
-    Ok(HttpReply {
-        status,
-        headers,
-        body,
-    })
+    Ok(HttpReply { status, headers, body })
 }
 
 /// One CRLF-terminated line, without the CRLF.
@@ -495,10 +479,7 @@ fn daemon_binary() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("find a free port")
-        .port()
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("find a free port").port()
 }
 
 fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
@@ -517,17 +498,11 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
 /// Runs a command to completion (at most COMMAND_TIMEOUT), feeding `stdin`
 /// and collecting stdout and stderr without risking a pipe deadlock.
 pub fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let shown = format!("{cmd:?}");
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
     let writer = stdin.map(|data| {
         let mut pipe = child.stdin.take().unwrap();
         let data = data.to_vec();
@@ -556,11 +531,43 @@ pub fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
     if let Some(writer) = writer {
         let _ = writer.join();
     }
-    Output {
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
+    Output { status, stdout: out_reader.join().unwrap(), stderr: err_reader.join().unwrap() }
+}
+
+/// True when the tests run as root. Running containers needs root (CI is
+/// root); tests that start containers call this first and return early
+/// with a printed note otherwise.
+pub fn running_as_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
     }
+    eprintln!("note: skipped, running containers needs root (run scripts/test.sh as root)");
+    false
+}
+
+/// Calls `check` every 50 ms until it returns true (true) or `timeout`
+/// passes (false).
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A command's stdout, lossily decoded.
+pub fn stdout_text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A command's stderr, lossily decoded.
+pub fn stderr_text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The last `n` lines of `text`.
@@ -579,17 +586,12 @@ pub fn test_image() -> PathBuf {
         .get_or_init(|| {
             if let Some(path) = std::env::var_os("KAPSEL_TEST_IMAGE").filter(|p| !p.is_empty()) {
                 let path = PathBuf::from(path);
-                assert!(
-                    path.is_file(),
-                    "KAPSEL_TEST_IMAGE={} is not a file",
-                    path.display()
-                );
+                assert!(path.is_file(), "KAPSEL_TEST_IMAGE={} is not a file", path.display());
                 return path;
             }
             let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let out = Command::new(repo.join("scripts/make-test-image.sh"))
-                .output()
-                .expect("run scripts/make-test-image.sh");
+            let out =
+                Command::new(repo.join("scripts/make-test-image.sh")).output().expect("run scripts/make-test-image.sh");
             assert!(
                 out.status.success(),
                 "scripts/make-test-image.sh failed\n{}{}",
@@ -610,10 +612,7 @@ pub fn test_image_bytes() -> Vec<u8> {
 
 /// `sha256:<hex>` of a file, as docker prints layer digests (diff IDs).
 pub fn sha256_of(path: &Path) -> String {
-    let out = Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("run sha256sum");
+    let out = Command::new("sha256sum").arg(path).output().expect("run sha256sum");
     assert!(out.status.success(), "sha256sum {} failed", path.display());
     let text = String::from_utf8(out.stdout).unwrap();
     format!("sha256:{}", text.split_whitespace().next().unwrap())
@@ -621,9 +620,6 @@ pub fn sha256_of(path: &Path) -> String {
 
 /// True for `sha256:` followed by 64 lowercase hex digits.
 pub fn is_sha256_id(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    })
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
 }

@@ -126,3 +126,11 @@ def test_image():
         path = REPO / "target/test-image/busybox.tar"
     assert path.is_file(), f"no test image at {path}"
     return path
+
+
+@pytest.fixture(scope="module")
+def busybox(client, test_image):
+    """The test image imported as busybox:latest on the module's daemon."""
+    with open(test_image, "rb") as f:
+        client.api.import_image_from_data(f.read(), repository="busybox", tag="latest")
+    return client.images.get("busybox:latest")
