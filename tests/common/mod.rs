@@ -322,7 +322,52 @@ impl Drop for Daemon {
         if thread::panicking() {
             eprintln!("--- kapsel log ({}) ---\n{}", self.data_root.display(), tail(&self.log(), 200));
         }
+        self.remove_leftover_containers();
         self.kill9();
+    }
+}
+
+impl Daemon {
+    /// Best effort, for a test that failed half-way: `docker rm -f` whatever
+    /// containers are left, so their processes, mounts and cgroups do not
+    /// outlive the test. Never panics (it runs from Drop).
+    fn remove_leftover_containers(&mut self) {
+        const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
+        if !self.is_running() {
+            return;
+        }
+        let quiet = |args: &[&str], stdout: Stdio| -> Option<Child> {
+            let mut cmd = Command::new("docker");
+            cmd.args(args);
+            self.docker_env(&mut cmd);
+            cmd.stdin(Stdio::null()).stdout(stdout).stderr(Stdio::null()).spawn().ok()
+        };
+        let Some(mut ps) = quiet(&["ps", "-aq"], Stdio::piped()) else {
+            return;
+        };
+        // Wait first (a hung daemon must not block the read); the IDs fit
+        // in the pipe.
+        if wait_timeout(&mut ps, CLEANUP_TIMEOUT).is_none() {
+            let _ = ps.kill();
+            let _ = ps.wait();
+            return;
+        }
+        let mut ids = String::new();
+        if let Some(mut out) = ps.stdout.take() {
+            let _ = out.read_to_string(&mut ids);
+        }
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if ids.is_empty() {
+            return;
+        }
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids);
+        if let Some(mut rm) = quiet(&args, Stdio::null())
+            && wait_timeout(&mut rm, CLEANUP_TIMEOUT).is_none()
+        {
+            let _ = rm.kill();
+            let _ = rm.wait();
+        }
     }
 }
 

@@ -23,6 +23,8 @@ use super::{Prepared, init_failure, receive_message, send_message};
 
 /// How long output may keep arriving after the container's first process exited.
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// Stdin bytes held for a container that reads slowly before attached clients stop being read.
+const MAX_STDIN_BACKLOG: usize = 1024 * 1024;
 /// A client that falls this far behind is disconnected rather than holding the container up.
 const MAX_CLIENT_BACKLOG: usize = 8 * 1024 * 1024;
 
@@ -158,6 +160,8 @@ struct Shim {
     stderr_open: bool,
     /// Bytes waiting to be written to the container's stdin.
     stdin_backlog: Vec<u8>,
+    /// The stdin-once client is done: close the container's stdin once the backlog is written.
+    close_stdin_when_drained: bool,
     /// Init has been told `go` and its answer is awaited.
     starting: bool,
     exit: Option<ExitRecord>,
@@ -195,6 +199,7 @@ pub(crate) fn run(prepared: Prepared) -> ExitCode {
         stdout_open: true,
         stderr_open,
         stdin_backlog: Vec::new(),
+        close_stdin_when_drained: false,
         starting: false,
         exit: None,
         exited_at: None,
@@ -248,8 +253,11 @@ impl Shim {
             fds.push(PollFd::new(self.p.sync.as_fd(), readable));
             slots.push(Slot::Sync);
         }
+        // Back-pressure: a client's stdin is not read while the container is behind on it.
+        let stdin_full = self.stdin_backlog.len() >= MAX_STDIN_BACKLOG;
         for (i, client) in self.clients.iter().enumerate() {
-            let mut events = readable;
+            let paused = stdin_full && matches!(client.role, Role::Attached { stdin: true, .. });
+            let mut events = if paused { PollFlags::empty() } else { readable };
             if !client.output.is_empty() {
                 events |= PollFlags::POLLOUT;
             }
@@ -349,8 +357,13 @@ impl Shim {
                 self.p.stdin = None;
             }
         }
+        if self.stdin_backlog.is_empty() && self.close_stdin_when_drained {
+            self.close_stdin_when_drained = false;
+            self.p.stdin = None;
+        }
     }
 
+    /// Ends the container's stdin after everything already received has been written to it.
     fn close_stdin(&mut self) {
         if self.p.options.tty {
             // EOF on a terminal is ^D, written after what is pending.
@@ -358,17 +371,7 @@ impl Shim {
         } else if self.stdin_backlog.is_empty() {
             self.p.stdin = None;
         } else {
-            self.feed_stdin_blocking();
-            self.p.stdin = None;
-        }
-    }
-
-    /// Writes the pending stdin before closing it, waiting at most a moment.
-    fn feed_stdin_blocking(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while !self.stdin_backlog.is_empty() && self.p.stdin.is_some() && Instant::now() < deadline {
-            self.feed_stdin();
-            std::thread::sleep(Duration::from_millis(1));
+            self.close_stdin_when_drained = true;
         }
     }
 
