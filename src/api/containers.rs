@@ -158,7 +158,11 @@ fn status_text(c: &Container, now: i64) -> String {
     let state = &c.row.state;
     let ago = |t: &Option<String>| human_duration(now - t.as_deref().map(seconds).unwrap_or(now));
     match state.status.as_str() {
-        "running" => format!("Up {}", ago(&state.started_at)),
+        "running" => match c.health().map(|h| h.status) {
+            Some(status) if status == "starting" => format!("Up {} (health: starting)", ago(&state.started_at)),
+            Some(status) => format!("Up {} ({status})", ago(&state.started_at)),
+            None => format!("Up {}", ago(&state.started_at)),
+        },
         "paused" => format!("Up {} (Paused)", ago(&state.started_at)),
         "restarting" => format!("Restarting ({}) {} ago", state.exit_code, ago(&state.finished_at)),
         "exited" => format!("Exited ({}) {} ago", state.exit_code, ago(&state.finished_at)),
@@ -204,10 +208,11 @@ pub async fn inspect_container(
     let zero = "0001-01-01T00:00:00Z".to_string();
     let s = &c.row.state;
     let mut config = serde_json::to_value(&c.config).unwrap_or_else(|_| json!({}));
+    let health = c.health();
     // Inspect shows the labels object even when empty.
     config["Labels"] = json!(c.config.labels);
     let network = if c.host_config.network_mode == "host" { "host" } else { "none" };
-    Ok(Json(json!({
+    let mut inspect = json!({
         "Id": c.row.id,
         "Created": c.row.created_at,
         "Path": argv.first().cloned().unwrap_or_default(),
@@ -269,7 +274,12 @@ pub async fn inspect_container(
             "MacAddress": "",
             "Networks": {},
         },
-    })))
+    });
+    // Docker omits State.Health without a health check (docker-py reads it with .get()).
+    if let Some(health) = health {
+        inspect["State"]["Health"] = json!(health);
+    }
+    Ok(Json(inspect))
 }
 
 /// The Mounts section of inspect: binds and tmpfs mounts.

@@ -12,6 +12,9 @@ use utoipa::OpenApi;
 
 use crate::engine::Engine;
 
+pub mod archive;
+pub mod commit;
+pub mod container_ops;
 pub mod containers;
 pub mod error;
 pub mod events;
@@ -41,6 +44,9 @@ pub fn service(
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(container_ops::routes())
+        .merge(archive::routes())
+        .merge(commit::routes())
         .merge(exec::routes())
         .merge(events::routes())
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))

@@ -305,7 +305,8 @@ impl Engine {
         Ok(())
     }
 
-    async fn set_tag(&self, tenant: &str, reference: &Reference, id: &str) -> Result<Option<String>> {
+    /// Points `reference` at the image `id` (emitting `tag`); returns the image it named before.
+    pub(crate) async fn set_tag(&self, tenant: &str, reference: &Reference, id: &str) -> Result<Option<String>> {
         let tag = reference.tag().unwrap_or("latest");
         let previous = self.store.set_tag(tenant, &reference.repository(), tag, id).await?;
         self.events.emit(tenant, "image", "tag", id, &[("name", &reference.to_string())]).await;
@@ -460,7 +461,8 @@ fn record(row: ImageRow) -> Result<ImageRecord> {
     Ok(ImageRecord { row, config })
 }
 
-async fn add_layer_file(layers: Arc<LayerStore>, path: PathBuf) -> Result<AddedLayer> {
+/// Adds the layer tarball at `path` to the layer store (on a blocking thread).
+pub(crate) async fn add_layer_file(layers: Arc<LayerStore>, path: PathBuf) -> Result<AddedLayer> {
     tokio::task::spawn_blocking(move || {
         let file = File::open(&path)?;
         layers.add_layer(file).map_err(|e| Error::InvalidArgument(e.to_string()))
@@ -468,7 +470,8 @@ async fn add_layer_file(layers: Arc<LayerStore>, path: PathBuf) -> Result<AddedL
     .await?
 }
 
-fn new_layer(layer: &AddedLayer) -> NewLayer {
+/// The store row of an added layer.
+pub(crate) fn new_layer(layer: &AddedLayer) -> NewLayer {
     NewLayer { diff_id: layer.diff_id.clone(), size: layer.size, tar_size: layer.tar_size }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod cgroups;
+pub mod container_fs;
 pub mod host;
 pub mod init;
 pub mod netstat;

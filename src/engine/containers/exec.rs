@@ -287,6 +287,17 @@ impl Engine {
         Ok((ExecSpec { container_pid: c.row.state.pid as i32, process }, options))
     }
 
+    /// Kills an exec's process (a health probe past its timeout).
+    pub(super) async fn kill_exec(&self, container_id: &str, id: &str) {
+        let dir = self.bundle_dir(container_id).join("execs").join(id);
+        let _ = shim::call(&dir, &Request::Kill { signal: libc::SIGKILL }).await;
+    }
+
+    /// Drops an exec's record (health probes are not kept).
+    pub(super) fn forget_exec(&self, id: &str) {
+        self.execs.records.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
     /// `POST /exec/{id}/resize`.
     pub async fn resize_exec(&self, tenant: &str, id: &str, height: u16, width: u16) -> Result<()> {
         let record = self.inspect_exec(tenant, id)?;

@@ -105,6 +105,7 @@ impl Engine {
                     .emit(tenant, "container", "start", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
                     .await;
                 self.spawn_monitor(tenant.to_string(), c.row.id.clone());
+                self.start_health_checks(&c, state.started_at.clone().unwrap_or_default()).await;
                 Ok(())
             }
             Err(message) => {
@@ -300,12 +301,17 @@ impl Engine {
     }
 
     async fn signal(&self, c: &Container, signal: Signal) -> Result<()> {
-        match shim::call(&self.bundle_dir(&c.row.id), &Request::Kill { signal: signal as i32 }).await {
+        let sent = match shim::call(&self.bundle_dir(&c.row.id), &Request::Kill { signal: signal as i32 }).await {
             Ok(Reply::Ok) => Ok(()),
             Ok(Reply::Error { message }) => Err(Error::Conflict(message)),
             Ok(_) => Ok(()),
             Err(e) => Err(Error::Conflict(format!("container {} is not running: {e}", c.row.id))),
+        };
+        if sent.is_ok() {
+            // A paused container receives the signal once thawed, as with dockerd.
+            self.resume_after_signal(c, signal).await;
         }
+        sent
     }
 
     /// `docker stop`: the stop signal, then SIGKILL after the timeout; NotModified if it was

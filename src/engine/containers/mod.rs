@@ -10,15 +10,23 @@ use tokio::sync::{oneshot, watch};
 use super::{Engine, Error, Result};
 use crate::store::containers::ContainerRow;
 
+pub mod archive;
+pub mod commit;
 pub mod config;
 mod create;
+pub mod diff;
 pub mod exec;
+pub mod health;
 mod lifecycle;
 pub mod logs;
 mod names;
+mod pause;
 mod query;
 mod restart;
 mod spec;
+pub mod stats;
+pub mod top;
+pub mod update;
 
 pub use config::{Config, CreateRequest, HostConfig};
 pub use lifecycle::WaitCondition;
@@ -53,6 +61,11 @@ impl Container {
     /// Whether a process may be alive (running or paused).
     pub fn is_running(&self) -> bool {
         matches!(self.row.state.status.as_str(), "running" | "paused" | "restarting")
+    }
+
+    /// The health check's state, when the container has one.
+    pub fn health(&self) -> Option<health::Health> {
+        self.row.health.as_deref().and_then(|h| serde_json::from_str(h).ok())
     }
 
     /// The path and arguments of the command, as inspect shows them.

@@ -71,6 +71,10 @@ impl Engine {
             if !filters.match_labels(&c.config.labels) {
                 continue;
             }
+            let health = c.health().map(|h| h.status).unwrap_or_else(|| "none".into());
+            if !filters.match_any("health", |h| h == health) {
+                continue;
+            }
             if filters.contains("ancestor") && !ancestors.contains(&c.row.image_id) {
                 continue;
             }
