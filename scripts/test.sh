@@ -3,8 +3,9 @@
 # CI runs it too (.ci/run), on a fresh clone and possibly a fresh machine, so
 # it first installs what the tests need, then runs, in order and stopping at
 # the first failure: formatting, clippy, the build, all Rust tests (unit and
-# integration, which drive the daemon with the real docker CLI), and the
-# Python docker SDK tests. Root is required: the daemon manages images (and,
+# integration, which drive the daemon with the real docker CLI), the
+# Python docker SDK tests, and the cgroup tests once more in a cgroup-v2-only
+# VM (scripts/vm-test.sh). Root is required: the daemon manages images (and,
 # later, containers) as root, and missing test dependencies are installed.
 set -euo pipefail
 
@@ -63,6 +64,13 @@ cargo test --no-fail-fast -- --test-threads=4
 
 step "python3 -m pytest (tests/python)"
 python3 -m pytest -q -p no:cacheprovider tests/python
+
+# tests/cgroups.rs ran above on this host's cgroup layout; production hosts
+# are pure cgroup v2, so the same tests run again in a qemu VM that has only
+# cgroup v2 (about a minute under software emulation, plus the first run's
+# qemu install and kernel download). A VM that cannot boot fails this step.
+step "scripts/vm-test.sh (tests/cgroups.rs on a pure cgroup v2 VM)"
+scripts/vm-test.sh
 
 current_step=""
 echo
