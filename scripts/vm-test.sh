@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs kapsel's cgroup tests (tests/cgroups.rs) on a pure cgroup v2 machine:
+# Runs kapsel's cgroup tests (tests/cgroups.rs, tests/cli_operations.rs) on a pure cgroup v2 machine:
 # a throwaway qemu VM (scripts/vm/vm-cgroupv2.sh) whose only hierarchy is
 # cgroup v2 with cpuset, cpu, io, memory and pids enabled. The same tests run
 # on the host in `cargo test` (whatever layout the host has, v1 or hybrid on
@@ -67,7 +67,9 @@ die() {
 }
 
 # The arguments for the test binary: filters, and anything after `--`.
-test_args=(--test-threads=1)
+# docker top runs the host's ps, which in the guest is busybox's with another output format; the
+# test is about ps, not cgroups, and runs on the host.
+test_args=(--test-threads=1 --skip top_lists_the_container_processes)
 while [[ $# -gt 0 ]]; do
     case $1 in
     --) shift; test_args+=("$@"); break ;;
@@ -90,14 +92,21 @@ cargo build
 kapsel_bin="$repo_root/target/debug/kapsel"
 [[ -x $kapsel_bin ]] || die "cargo build did not produce $kapsel_bin"
 
-say "cargo test --no-run --test cgroups"
-build_json=$(cargo test --no-run --test cgroups --message-format=json)
-# The line of the test target's artifact; its "executable" is the binary.
-test_bin=$(printf '%s\n' "$build_json" |
-    grep '"reason":"compiler-artifact"' | grep '"kind":\["test"\]' | grep '"name":"cgroups"' |
-    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1) || true
-[[ -n $test_bin ]] || die "cannot find the test binary of tests/cgroups.rs in cargo's output"
-[[ -x $test_bin ]] || die "the test binary $test_bin is not there"
+# The test targets that touch cgroups: limits (cgroups), and stats, top, pause and update
+# (cli_operations).
+test_targets=(cgroups cli_operations)
+say "cargo test --no-run ${test_targets[*]/#/--test }"
+build_json=$(cargo test --no-run ${test_targets[@]/#/--test } --message-format=json)
+test_bins=()
+for target in "${test_targets[@]}"; do
+    # The line of the test target's artifact; its "executable" is the binary.
+    bin=$(printf '%s\n' "$build_json" |
+        grep '"reason":"compiler-artifact"' | grep '"kind":\["test"\]' | grep "\"name\":\"$target\"" |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1) || true
+    [[ -n $bin && -x $bin ]] || die "cannot find the test binary of tests/$target.rs in cargo's output"
+    test_bins+=("$bin")
+done
+test_bin=${test_bins[0]}
 
 if [[ -z ${KAPSEL_TEST_IMAGE:-} ]]; then
     scripts/make-test-image.sh >&2
@@ -120,7 +129,7 @@ put() { # put HOST-FILE NAME: HOST-FILE into the stage dir for its guest dir
     fi
 }
 put "$kapsel_bin" kapsel
-put "$test_bin" tests
+for bin in "${test_bins[@]}"; do put "$bin" tests; done
 mkdir -p "$stage/image"
 ln "$KAPSEL_TEST_IMAGE" "$stage/image/" 2>/dev/null || cp "$KAPSEL_TEST_IMAGE" "$stage/image/"
 
@@ -142,14 +151,20 @@ if ! grep -q " /sys/fs/cgroup cgroup2 " /proc/mounts || grep -q " cgroup " /proc
     echo "vm-test: the guest is not a pure cgroup v2 machine:" >&2; grep cgroup /proc/mounts >&2; exit 1
 fi
 echo "vm-test: guest $(uname -r), $(nproc) CPUs, cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
-exec "$@"'
+args=$1; shift
+status=0
+for bin in "$@"; do
+    echo "vm-test: running $(basename "$bin")"
+    eval "\"\$bin\" $args" || status=1
+done
+exit $status'
 
-say "booting the cgroup v2 VM: $(basename "$test_bin") ${test_args[*]}"
+say "booting the cgroup v2 VM: ${test_targets[*]} ${test_args[*]}"
 started=$SECONDS
 set +e
 scripts/vm/vm-cgroupv2.sh "${files[@]}" "${vm_opts[@]}" \
     --env "KAPSEL_TEST_IMAGE=$KAPSEL_TEST_IMAGE" --env RUST_BACKTRACE=1 \
-    -- sh -c "$guest_script" sh "$test_bin" "${test_args[@]}"
+    -- sh -c "$guest_script" sh "$(printf '%q ' "${test_args[@]}")" "${test_bins[@]}"
 status=$?
 set -e
 say "VM run took $((SECONDS - started)) s, exit status $status"

@@ -178,6 +178,18 @@ fn docker_info_reports_the_cgroup_version() {
         Layout::V1 => "1",
     };
     assert_eq!(d.docker_ok(&["info", "-f", "{{.CgroupVersion}}"]).trim(), want);
+    // The limits kapsel enforces on both layouts are reported as available, as dockerd does.
+    let template =
+        "{{.MemoryLimit}} {{.SwapLimit}} {{.CPUCfsQuota}} {{.CPUCfsPeriod}} {{.CPUShares}} {{.CPUSet}} {{.PidsLimit}}";
+    let features = d.docker_ok(&["info", "-f", template]);
+    let swap_file = match layout() {
+        Layout::V2 => true,
+        Layout::V1 => v1_hierarchies().iter().any(|(mount, controllers)| {
+            controllers.iter().any(|c| c == "memory") && mount.join("memory.memsw.limit_in_bytes").exists()
+        }),
+    };
+    let want = format!("true {swap_file} true true true true true");
+    assert_eq!(features.trim(), want);
 }
 
 // ---- memory ------------------------------------------------------------------

@@ -190,6 +190,29 @@ pub struct InfoReply {
     pub experimental_build: bool,
     /// Things the operator should know.
     pub warnings: Vec<String>,
+    /// Memory limits are enforced.
+    pub memory_limit: bool,
+    /// Swap limits are enforced.
+    pub swap_limit: bool,
+    /// Kernel memory limits (never, as current Docker).
+    pub kernel_memory: bool,
+    /// CFS period limits.
+    pub cpu_cfs_period: bool,
+    /// CFS quota limits.
+    pub cpu_cfs_quota: bool,
+    /// CPU shares.
+    #[serde(rename = "CPUShares")]
+    pub cpu_shares: bool,
+    /// cpusets.
+    #[serde(rename = "CPUSet")]
+    pub cpu_set: bool,
+    /// pids limits.
+    pub pids_limit: bool,
+    /// Disabling the OOM killer (not offered).
+    pub oom_kill_disable: bool,
+    /// IP forwarding on the host.
+    #[serde(rename = "IPv4Forwarding")]
+    pub ipv4_forwarding: bool,
 }
 
 /// The host and the daemon: CPUs, memory, kernel, cgroups, counts of containers and images.
@@ -198,6 +221,7 @@ pub async fn info(State(state): State<AppState>, tenant: Tenant) -> ApiResult<Js
     let engine = &state.engine;
     let host = engine.host();
     let counts = engine.object_counts(&tenant.0).await?;
+    let features = engine.cgroup_features();
     Ok(Json(InfoReply {
         id: engine.daemon_id().to_string(),
         containers: counts.containers,
@@ -227,5 +251,15 @@ pub async fn info(State(state): State<AppState>, tenant: Tenant) -> ApiResult<Js
         labels: Vec::new(),
         experimental_build: false,
         warnings: Vec::new(),
+        memory_limit: features.memory,
+        swap_limit: features.swap,
+        kernel_memory: false,
+        cpu_cfs_period: features.cpu_cfs,
+        cpu_cfs_quota: features.cpu_cfs,
+        cpu_shares: features.cpu_shares,
+        cpu_set: features.cpuset,
+        pids_limit: features.pids,
+        oom_kill_disable: false,
+        ipv4_forwarding: host.ipv4_forwarding,
     }))
 }

@@ -31,6 +31,11 @@ impl Engine {
         &self.data_root
     }
 
+    /// Which limits the host's cgroups enforce.
+    pub fn cgroup_features(&self) -> crate::runtime::cgroups::Features {
+        self.cgroups.as_ref().map(crate::runtime::cgroups::features).unwrap_or_default()
+    }
+
     /// The daemon's identity, kept in the database.
     pub fn daemon_id(&self) -> &str {
         &self.daemon_id

@@ -40,6 +40,8 @@ pub struct HostInfo {
     pub hostname: String,
     /// The cgroup layout.
     pub cgroup_version: CgroupVersion,
+    /// IPv4 forwarding is on.
+    pub ipv4_forwarding: bool,
 }
 
 impl HostInfo {
@@ -59,6 +61,7 @@ impl HostInfo {
             architecture: go_arch(&field(|u| u.machine())).to_string(),
             hostname: field(|u| u.nodename()),
             cgroup_version: cgroup_version(Path::new("/sys/fs/cgroup")),
+            ipv4_forwarding: std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1"),
         }
     }
 }

@@ -46,3 +46,50 @@ pub fn remove_empty_parent(layout: &Layout) {
         }
     }
 }
+
+/// Which limits the host's cgroups can enforce, as `/info` reports them (MemoryLimit,
+/// SwapLimit, CpuCfsQuota…).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    /// Memory limits.
+    pub memory: bool,
+    /// Swap limits.
+    pub swap: bool,
+    /// CFS quota and period.
+    pub cpu_cfs: bool,
+    /// CPU shares (v1) or weight (v2).
+    pub cpu_shares: bool,
+    /// cpusets.
+    pub cpuset: bool,
+    /// pids limits.
+    pub pids: bool,
+}
+
+/// Reads what the layout's controllers offer.
+pub fn features(layout: &Layout) -> Features {
+    match layout {
+        Layout::V1 { mounts } => {
+            let has = |controller: &str, file: &str| mounts.get(controller).is_some_and(|m| m.join(file).exists());
+            Features {
+                memory: has("memory", "memory.limit_in_bytes"),
+                swap: has("memory", "memory.memsw.limit_in_bytes"),
+                cpu_cfs: has("cpu", "cpu.cfs_quota_us"),
+                cpu_shares: has("cpu", "cpu.shares"),
+                cpuset: has("cpuset", "cpuset.cpus"),
+                pids: mounts.contains_key("pids"),
+            }
+        }
+        Layout::V2 { root } => {
+            let controllers = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+            let has = |name: &str| controllers.split_whitespace().any(|c| c == name);
+            Features {
+                memory: has("memory"),
+                swap: has("memory"),
+                cpu_cfs: has("cpu"),
+                cpu_shares: has("cpu"),
+                cpuset: has("cpuset"),
+                pids: has("pids"),
+            }
+        }
+    }
+}
