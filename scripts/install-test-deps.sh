@@ -2,8 +2,10 @@
 # Installs what scripts/test.sh needs beyond the Rust toolchain, so that the
 # test suite runs on a fresh Debian machine (CI is a fresh clone, often on a
 # fresh machine): busybox-static (the test image), curl, a docker CLI (the
-# tests drive kapsel with the real, unmodified client), pip, and the Python
-# docker SDK + pytest. Idempotent: it installs only what is missing and runs
+# tests drive kapsel with the real, unmodified client), iptables and iproute2
+# (bridge networks: kapsel installs NAT and port rules with the iptables CLI,
+# the network tests look at links with `ip`), pip, and the Python docker SDK
+# + pytest. Idempotent: it installs only what is missing and runs
 # `apt-get update` only when something has to come from apt.
 #
 # When the docker CLI has to come from Debian's docker.io package, the
@@ -31,6 +33,9 @@ have_pip() { python3 -m pip --version >/dev/null 2>&1; }
 apt_pkgs=()
 have_static_busybox || apt_pkgs+=(busybox-static)
 command -v curl >/dev/null 2>&1 || apt_pkgs+=(curl)
+have_sbin() { command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 || -x /sbin/$1 ]]; }
+{ have_sbin iptables && have_sbin iptables-restore; } || apt_pkgs+=(iptables)
+have_sbin ip || apt_pkgs+=(iproute2)
 command -v python3 >/dev/null 2>&1 || apt_pkgs+=(python3)
 if ! command -v python3 >/dev/null 2>&1 || ! have_pip; then
     apt_pkgs+=(python3-pip)

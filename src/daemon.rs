@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use crate::api;
+use crate::api::auth::Listener;
 use crate::config::{Cli, Command, Listen, ServeArgs};
 use crate::engine::{Engine, EngineOptions};
 
@@ -26,6 +27,8 @@ pub fn main(cli: Cli) -> ExitCode {
             print!("{}", api::openapi::document());
             return ExitCode::SUCCESS;
         }
+        Some(Command::Tenant { target, action }) => return crate::admin_cli::tenant(&target, &action),
+        Some(Command::Token { target, action }) => return crate::admin_cli::token(&target, &action),
         Some(Command::Serve(args)) => args,
         None => cli.serve,
     };
@@ -51,36 +54,69 @@ pub fn main(cli: Cli) -> ExitCode {
 /// The daemon proper.
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listens = args.listeners().map_err(anyhow::Error::msg)?;
+    let tls = match args.tls_options().map_err(anyhow::Error::msg)? {
+        Some(options) => Some((api::tls::server_config(&options)?, options.verify)),
+        None => None,
+    };
     let engine = Arc::new(
         Engine::open(
             &args.data_root,
             &args.database_url(),
-            EngineOptions { workers: args.workers, queue_depth: args.queue_depth },
+            EngineOptions {
+                workers: args.workers,
+                queue_depth: args.queue_depth,
+                network: args.network_options(),
+                tenant_rate_limit: args.tenant_rate_limit,
+                userns_idmap: args.userns_idmap != "off",
+            },
         )
         .await
         .with_context(|| format!("opening the data root {}", args.data_root.display()))?,
     );
+    engine.start_networks().await.context("setting up networks")?;
     engine.recover_containers().await.context("finding running containers again")?;
+    engine.restore_endpoints().await.context("restoring running containers' published ports")?;
+    engine.recover_volumes().await.context("finding mounted volumes again")?;
     engine.apply_restart_policies().await.context("applying restart policies")?;
-    let service = api::service(engine.clone());
+    let cors = api::Cors { origins: args.cors_origins.clone(), headers: args.cors_headers.clone() };
     let shutdown = CancellationToken::new();
     let mut servers = tokio::task::JoinSet::new();
     let mut sockets: Vec<PathBuf> = Vec::new();
     for listen in listens {
-        let make_service = service.clone().into_make_service();
         let stop = shutdown.clone().cancelled_owned();
         match listen {
             Listen::Tcp(addr) => {
                 let listener =
                     tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on tcp://{addr}"))?;
+                let open = args.insecure_no_auth;
+                if open && !listener.local_addr()?.ip().is_loopback() {
+                    anyhow::bail!("--insecure-no-auth is only allowed on loopback addresses, not tcp://{addr}");
+                }
+                let service = api::service(engine.clone(), Listener { unix: false, open }, &cors);
+                if let Some((config, verify)) = &tls {
+                    tracing::info!(
+                        tokens_required = !open,
+                        client_certificates_required = verify,
+                        "API listening on tcp://{addr} (TLS)"
+                    );
+                    let (config, stop) = (config.clone(), shutdown.clone());
+                    servers.spawn(async move {
+                        api::tls::serve(listener, config, service, stop).await;
+                        Ok(())
+                    });
+                    continue;
+                }
                 let listener = listener.tap_io(|tcp| {
                     let _ = tcp.set_nodelay(true);
                 });
-                tracing::info!("API listening on tcp://{addr}");
+                let make_service = service.into_make_service();
+                tracing::info!(tokens_required = !open, "API listening on tcp://{addr}");
                 servers.spawn(async move { axum::serve(listener, make_service).with_graceful_shutdown(stop).await });
             }
             Listen::Unix(path) => {
                 let listener = bind_unix(&path)?;
+                let make_service =
+                    api::service(engine.clone(), Listener { unix: true, open: true }, &cors).into_make_service();
                 tracing::info!("API listening on unix://{}", path.display());
                 sockets.push(path);
                 servers.spawn(async move { axum::serve(listener, make_service).with_graceful_shutdown(stop).await });

@@ -1,6 +1,6 @@
-//! kapsel: one binary, three modes. `main` only reads argv and picks the mode, before any async
-//! runtime or thread exists: the hidden `shim`, `init` and `exec` modes must start
-//! single-threaded.
+//! kapsel: one binary, several modes. `main` only reads argv and picks the mode, before any async
+//! runtime or thread exists: the hidden `shim`, `init`, `exec` and `userns-probe` modes must
+//! start single-threaded.
 
 use std::process::ExitCode;
 
@@ -10,6 +10,7 @@ fn main() -> ExitCode {
         Some("shim") => kapsel::runtime::shim::main(&args),
         Some("init") => kapsel::runtime::init::main(&args),
         Some("exec") => kapsel::runtime::init::join::main(&args),
+        Some("userns-probe") => kapsel::runtime::userns::probe::main(&args),
         _ => kapsel::daemon::main(kapsel::config::Cli::parse_args()),
     }
 }

@@ -18,10 +18,12 @@ use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
 use super::params::Params;
 use super::stream::pump_attach;
-use super::tenant::Tenant;
+use super::tenant::{Caller, Tenant};
 use crate::engine::containers::logs::{LogOptions, parse_log_time, timestamp_prefix};
 use crate::engine::containers::{Container, CreateRequest, ListOptions, WaitCondition};
+use crate::engine::volumes::mounts::is_volume_bind;
 use crate::runtime::shim::protocol::frame_header;
+use crate::store::volumes::ContainerVolumeRow;
 
 /// The routes of this file.
 pub fn routes() -> Router<AppState> {
@@ -64,9 +66,11 @@ pub async fn create_container(
     State(state): State<AppState>,
     tenant: Tenant,
     params: Params,
-    JsonBody(request): JsonBody<CreateRequest>,
+    Caller(principal): Caller,
+    JsonBody(mut request): JsonBody<CreateRequest>,
 ) -> ApiResult<(StatusCode, Json<CreateReply>)> {
     let engine = &state.engine;
+    engine.admit_container(&principal, &mut request.host_config).await?;
     let (id, warnings) = engine.queued(engine.create_container(&tenant.0, params.get("name"), request)).await?;
     Ok((StatusCode::CREATED, Json(CreateReply { id, warnings })))
 }
@@ -126,10 +130,15 @@ pub async fn list_containers(
         filters: params.filters()?,
     };
     let containers = state.engine.list_containers(&tenant.0, &options).await?;
-    Ok(Json(containers.iter().map(summary).collect()))
+    let mut summaries = Vec::with_capacity(containers.len());
+    for c in &containers {
+        let networks = state.engine.container_networks(c).await?;
+        summaries.push(summary(c, &networks));
+    }
+    Ok(Json(summaries))
 }
 
-fn summary(c: &Container) -> ContainerSummary {
+fn summary(c: &Container, networks: &crate::engine::networks::view::ContainerNetworks) -> ContainerSummary {
     ContainerSummary {
         id: c.row.id.clone(),
         names: vec![format!("/{}", c.row.name)],
@@ -137,12 +146,12 @@ fn summary(c: &Container) -> ContainerSummary {
         image_id: c.row.image_id.clone(),
         command: c.command().join(" "),
         created: seconds(&c.row.created_at),
-        ports: Vec::new(),
+        ports: super::networks::summary_ports(networks),
         labels: c.config.labels.clone(),
         state: c.row.state.status.clone(),
         status: status_text(c, time::OffsetDateTime::now_utc().unix_timestamp()),
         host_config: json!({ "NetworkMode": c.host_config.network_mode }),
-        network_settings: json!({ "Networks": {} }),
+        network_settings: super::networks::summary_network_settings(networks),
         mounts: Vec::new(),
     }
 }
@@ -203,6 +212,8 @@ pub async fn inspect_container(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let c = state.engine.resolve_container(&tenant.0, &id).await?;
+    let volumes = state.engine.container_volume_mounts(&c).await?;
+    let networks = state.engine.container_networks(&c).await?;
     let bundle = state.engine.bundle_dir(&c.row.id);
     let argv = c.command();
     let zero = "0001-01-01T00:00:00Z".to_string();
@@ -211,7 +222,6 @@ pub async fn inspect_container(
     let health = c.health();
     // Inspect shows the labels object even when empty.
     config["Labels"] = json!(c.config.labels);
-    let network = if c.host_config.network_mode == "host" { "host" } else { "none" };
     let mut inspect = json!({
         "Id": c.row.id,
         "Created": c.row.created_at,
@@ -252,28 +262,9 @@ pub async fn inspect_container(
                 "MergedDir": bundle.join("rootfs"),
             }
         },
-        "Mounts": mounts(&c),
+        "Mounts": mounts(&c, &volumes),
         "Config": config,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "SandboxKey": if c.is_running() && network != "host" { format!("/proc/{}/ns/net", s.pid) } else { String::new() },
-            "Ports": {},
-            "HairpinMode": false,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": null,
-            "SecondaryIPv6Addresses": null,
-            "EndpointID": "",
-            "Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "MacAddress": "",
-            "Networks": {},
-        },
+        "NetworkSettings": super::networks::network_settings(&c, &networks),
     });
     // Docker omits State.Health without a health check (docker-py reads it with .get()).
     if let Some(health) = health {
@@ -282,10 +273,10 @@ pub async fn inspect_container(
     Ok(Json(inspect))
 }
 
-/// The Mounts section of inspect: binds and tmpfs mounts.
-fn mounts(c: &Container) -> Vec<Value> {
+/// The Mounts section of inspect: binds, volumes and tmpfs mounts.
+fn mounts(c: &Container, volumes: &[ContainerVolumeRow]) -> Vec<Value> {
     let mut out = Vec::new();
-    for bind in c.host_config.binds.iter().flatten() {
+    for bind in c.host_config.binds.iter().flatten().filter(|b| !is_volume_bind(b)) {
         let parts: Vec<&str> = bind.split(':').collect();
         if parts.len() >= 2 {
             let mode = parts.get(2).copied().unwrap_or("");
@@ -293,7 +284,11 @@ fn mounts(c: &Container) -> Vec<Value> {
                 "RW": !mode.split(',').any(|o| o == "ro"), "Propagation": "rprivate"}));
         }
     }
-    for m in c.host_config.mounts.iter().flatten() {
+    for v in volumes {
+        out.push(json!({"Type": "volume", "Name": v.volume_name, "Source": v.mountpoint, "Destination": v.destination,
+            "Driver": v.driver, "Mode": v.mode, "RW": !v.read_only, "Propagation": ""}));
+    }
+    for m in c.host_config.mounts.iter().flatten().filter(|m| m.r#type != "volume") {
         out.push(json!({"Type": m.r#type, "Source": m.source, "Destination": m.target, "Mode": "",
             "RW": !m.read_only, "Propagation": if m.r#type == "bind" { "rprivate" } else { "" }}));
     }
@@ -553,7 +548,7 @@ pub async fn rename_container(
 #[utoipa::path(delete, path = "/containers/{id}", tag = "Container",
     params(("id" = String, Path, description = "Id, name or id prefix"),
            ("force" = Option<bool>, Query, description = "Kill it first if it runs"),
-           ("v" = Option<bool>, Query, description = "Remove anonymous volumes (none yet)")),
+           ("v" = Option<bool>, Query, description = "Remove its anonymous volumes too")),
     responses((status = 204, description = "Removed"), (status = 404, body = super::openapi::ErrorBody),
               (status = 409, body = super::openapi::ErrorBody)))]
 pub async fn remove_container(
@@ -563,7 +558,7 @@ pub async fn remove_container(
     params: Params,
 ) -> ApiResult<StatusCode> {
     let engine = &state.engine;
-    engine.queued(engine.remove_container(&tenant.0, &id, params.flag("force"))).await?;
+    engine.queued(engine.remove_container(&tenant.0, &id, params.flag("force"), params.flag("v"))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -39,6 +39,9 @@ impl From<Error> for ApiError {
             Error::NotModified => StatusCode::NOT_MODIFIED,
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -58,7 +61,7 @@ impl IntoResponse for ApiError {
         body.push(b'\n');
         let mut response = (self.status, body).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
         }
         response

@@ -11,6 +11,21 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// Declares the bearer-token scheme: tenants (and the admin over TCP) send
+/// `Authorization: Bearer <token>`; the unix socket needs none.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
 /// The document's root.
 #[derive(OpenApi)]
 #[openapi(
@@ -32,9 +47,19 @@ pub struct ErrorBody {
         super::archive::export_container, super::archive::container_changes, super::commit::commit_container,
         super::exec::create_exec, super::exec::start_exec, super::exec::inspect_exec, super::exec::resize_exec,
         super::events::events,
+        super::networks::list_networks, super::networks::create_network, super::networks::inspect_network,
+        super::networks::remove_network, super::networks::prune_networks, super::networks::connect_network,
+        super::networks::disconnect_network,
+        super::volumes::list_volumes, super::volumes::create_volume, super::volumes::inspect_volume,
+        super::volumes::remove_volume, super::volumes::prune_volumes,
+        super::admin::create_tenant, super::admin::list_tenants, super::admin::get_tenant, super::admin::update_tenant,
+        super::admin::delete_tenant, super::admin::create_token, super::admin::revoke_token, super::admin::own_tenant,
+        super::admin::audit,
     ),
     components(schemas(ErrorBody)),
-    tags((name = "System"), (name = "Image"), (name = "Container"), (name = "Exec")),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags((name = "System"), (name = "Image"), (name = "Container"), (name = "Exec"), (name = "Network"), (name = "Volume"), (name = "Kapsel", description = "kapsel's own API: tenants, tokens, quotas, audit")),
 )]
 pub struct ApiDoc;
 

@@ -244,7 +244,7 @@ pub async fn info(State(state): State<AppState>, tenant: Tenant) -> ApiResult<Js
         docker_root_dir: engine.data_root().display().to_string(),
         name: host.hostname.clone(),
         server_version: env!("CARGO_PKG_VERSION").into(),
-        security_options: vec!["name=cgroupns".into()],
+        security_options: engine.security_options(),
         runtimes: [("kapsel".to_string(), serde_json::json!({ "path": "kapsel" }))].into_iter().collect(),
         default_runtime: "kapsel".into(),
         swarm: serde_json::json!({ "LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false }),

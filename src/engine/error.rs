@@ -15,6 +15,16 @@ pub enum Error {
     /// Nothing to do (304), e.g. starting a running container.
     #[error("not modified")]
     NotModified,
+    /// No valid credentials (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Not allowed (403): for this caller, over a quota, or on this object (a predefined
+    /// network, a network with running containers).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many requests from this tenant (429 with Retry-After).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Too much work queued; the client should retry (503 with Retry-After).
     #[error("{0}")]
     Busy(String),

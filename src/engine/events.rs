@@ -103,13 +103,22 @@ impl Event {
             && filters.match_any("event", |e| e == action || e == self.action)
             && filters.match_any("container", |c| object("container", c))
             && filters.match_any("image", |i| {
-                (self.kind == "image" && (self.actor.id == i || attr("name") == Some(i)))
+                (self.kind == "image"
+                    && (self.actor.id == i || attr("name").is_some_and(|n| n == i || without_tag(n) == i)))
                     || (self.kind == "container" && attr("image") == Some(i))
             })
             && filters.match_any("network", |n| object("network", n))
             && filters.match_any("volume", |v| object("volume", v))
             && filters.match_any("scope", |s| s == self.scope)
             && filters.match_labels(&self.actor.attributes)
+    }
+}
+
+/// `busybox` from `busybox:latest` (a registry port's colon is kept: `host:5000/x`).
+fn without_tag(name: &str) -> &str {
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => name,
     }
 }
 
@@ -229,6 +238,10 @@ mod tests {
         assert!(die.matches(&f(r#"{"event":["die","start"]}"#)));
         assert!(die.matches(&f(r#"{"image":["busybox"]}"#)));
         assert!(!die.matches(&f(r#"{"event":["start"]}"#)));
+        let tag = event("image", "tag", "sha256:1", &[("name", "busybox:latest")]);
+        assert!(tag.matches(&f(r#"{"image":["busybox"]}"#)));
+        assert!(tag.matches(&f(r#"{"image":["busybox:latest"]}"#)));
+        assert!(!tag.matches(&f(r#"{"image":["busy"]}"#)));
         let exec = event("container", "exec_create: ls -l", "abc123", &[]);
         assert!(exec.matches(&f(r#"{"event":["exec_create"]}"#)));
         let json = serde_json::to_value(&die).unwrap();

@@ -166,6 +166,7 @@ impl Engine {
             _ => None,
         };
         let (os, architecture, variant) = parse_platform(request.platform.as_deref())?;
+        self.check_storage_quota(tenant, 0).await?;
 
         let _guard = self.image_lock.lock().await;
         let layer = add_layer_file(self.layers.clone(), source.to_path_buf()).await?;
@@ -199,6 +200,7 @@ impl Engine {
     /// Loads every image of a docker-archive or OCI layout (spooled to `source`); returns the
     /// lines `docker load` prints.
     pub async fn load_images(&self, tenant: &str, source: &Path) -> Result<Vec<String>> {
+        self.check_storage_quota(tenant, 0).await?;
         let workdir = tempfile::tempdir_in(self.staging_dir())?;
         let _guard = self.image_lock.lock().await;
         let (found, workdir) = {
@@ -309,7 +311,7 @@ impl Engine {
     pub(crate) async fn set_tag(&self, tenant: &str, reference: &Reference, id: &str) -> Result<Option<String>> {
         let tag = reference.tag().unwrap_or("latest");
         let previous = self.store.set_tag(tenant, &reference.repository(), tag, id).await?;
-        self.events.emit(tenant, "image", "tag", id, &[("name", &reference.to_string())]).await;
+        self.events.emit(tenant, "image", "tag", id, &[("name", &reference.familiar())]).await;
         Ok(previous)
     }
 
@@ -374,7 +376,7 @@ impl Engine {
     async fn untag(&self, tenant: &str, repo: &str, tag: &str, id: &str, items: &mut Vec<DeleteItem>) -> Result<()> {
         if self.store.remove_tag(tenant, repo, tag).await? {
             let name = familiar_tag(repo, tag);
-            self.events.emit(tenant, "image", "untag", id, &[("name", &format!("{repo}:{tag}"))]).await;
+            self.events.emit(tenant, "image", "untag", id, &[("name", &name)]).await;
             items.push(DeleteItem::Untagged(name));
         }
         Ok(())
@@ -389,6 +391,8 @@ impl Engine {
             let layers = self.layers.clone();
             tokio::task::spawn_blocking(move || layers.remove_layer(&layer.diff_id)).await??;
         }
+        // [userns] A tenant's copies of layers none of its images uses any more.
+        self.prune_shifted_layers(tenant).await?;
         self.events.emit(tenant, "image", "delete", id, &[]).await;
         Ok(freed)
     }

@@ -14,18 +14,30 @@ pub mod error;
 pub mod events;
 pub mod filters;
 pub mod images;
+pub mod networks;
 pub mod pool;
+pub mod ratelimit;
 pub mod system;
+pub mod tenants;
+pub mod userns;
+pub mod volumes;
 
 pub use error::{Error, Result};
 
 /// Tunables of the engine, from the command line.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Container operations running at once.
     pub workers: usize,
     /// Container operations allowed to wait for a worker.
     pub queue_depth: usize,
+    /// The default bridge's name and subnet.
+    pub network: networks::NetworkOptions,
+    /// Requests per second a tenant may make unless its quotas say otherwise (0: unlimited).
+    pub tenant_rate_limit: u32,
+    /// Tenants' containers may see the image layers through idmapped mounts when the kernel
+    /// can (false: always shifted copies).
+    pub userns_idmap: bool,
 }
 
 /// The daemon's state, shared by every request.
@@ -34,6 +46,8 @@ pub struct Engine {
     layers: Arc<LayerStore>,
     events: events::EventBus,
     host: HostInfo,
+    /// seccomp support, the host's LSMs and the compiled seccomp filters.
+    confinement: containers::security::Confinement,
     data_root: PathBuf,
     daemon_id: String,
     /// The host's cgroup hierarchies; None where there are none (containers cannot start).
@@ -44,6 +58,10 @@ pub struct Engine {
     host_capabilities: Vec<String>,
     /// Execs, in memory as dockerd keeps them.
     execs: containers::exec::ExecTable,
+    /// Per-tenant request rates.
+    pub rate_limiter: ratelimit::RateLimiter,
+    /// The request rate a tenant gets when its quotas name none (0: unlimited).
+    pub default_tenant_rate: u32,
     /// Bounds concurrent container operations.
     pool: pool::WorkerPool,
     /// In-memory bookkeeping of containers (waiters, pending attaches, op locks).
@@ -51,6 +69,12 @@ pub struct Engine {
     /// Serializes changes to the image store, so that a layer being removed is never one that a
     /// concurrent import is adopting.
     image_lock: tokio::sync::Mutex<()>,
+    /// Volumes: the lock over their changes and which running containers mount each.
+    volumes: volumes::VolumeState,
+    /// Networks: the netlink connection, proxies, DNS servers and locks.
+    networks: networks::NetworkState,
+    /// Tenants' user namespaces: how layers are presented, the shifted copies' lock.
+    userns: userns::UsernsState,
 }
 
 impl Engine {
@@ -67,6 +91,7 @@ impl Engine {
                 None
             }
         };
+        let host = HostInfo::probe();
         let engine = Engine {
             daemon_id,
             cgroups,
@@ -75,20 +100,29 @@ impl Engine {
             live: containers::LiveTable::default(),
             execs: containers::exec::ExecTable::default(),
             pool: pool::WorkerPool::new(options.workers, options.queue_depth),
+            rate_limiter: ratelimit::RateLimiter::default(),
+            default_tenant_rate: options.tenant_rate_limit,
             events: events::EventBus::new(store.clone()),
             store,
             layers,
-            host: HostInfo::probe(),
+            confinement: containers::security::Confinement::start(&host),
+            host,
             data_root: data_root.to_path_buf(),
             image_lock: tokio::sync::Mutex::new(()),
+            volumes: volumes::VolumeState::default(),
+            networks: networks::NetworkState::new(options.network.clone()),
+            userns: userns::UsernsState::new(options.userns_idmap),
         };
         engine.remove_unknown_layers().await?;
+        engine.sweep_shifted_layers().await?;
+        engine.ensure_admin_token().await?;
         Ok(engine)
     }
 
     /// Closes the database cleanly and removes the shared cgroup parents when no container
-    /// is left in them.
+    /// is left in them; with no container running, the networks' bridges and rules go too.
     pub async fn close(&self) {
+        self.stop_networks().await;
         if let Some(layout) = self.cgroups.clone() {
             let _ = tokio::task::spawn_blocking(move || crate::runtime::cgroups::remove_empty_parent(&layout)).await;
         }

@@ -26,9 +26,31 @@ impl Engine {
         &self.host
     }
 
+    /// `/info`'s SecurityOptions: the confinement in force (seccomp, AppArmor, SELinux), then
+    /// the other isolation features.
+    pub fn security_options(&self) -> Vec<String> {
+        let mut options = self.confinement.info_options();
+        options.push("name=cgroupns".into());
+        options
+    }
+
     /// The data root, as `/info` reports it.
     pub fn data_root(&self) -> &Path {
         &self.data_root
+    }
+
+    /// Writes an audit record.
+    pub async fn record_audit(&self, row: &crate::store::tenants::AuditRow) -> Result<()> {
+        Ok(self.store.insert_audit(row).await?)
+    }
+
+    /// The newest audit records (of one tenant, by name, when given).
+    pub async fn audit(&self, tenant: Option<&str>, limit: i64) -> Result<Vec<crate::store::tenants::AuditRow>> {
+        let tenant_id = match tenant {
+            Some(name) => Some(self.tenant_by_name(name).await?.id),
+            None => None,
+        };
+        Ok(self.store.audit(tenant_id.as_deref(), limit).await?)
     }
 
     /// Which limits the host's cgroups enforce.

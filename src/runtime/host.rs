@@ -120,6 +120,16 @@ pub fn bounding_capabilities() -> Vec<String> {
         .collect()
 }
 
+/// Writes a file only root may read (mode 0600 from creation on), replacing any old one.
+pub fn write_private_file(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(content.as_bytes())?;
+    file.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

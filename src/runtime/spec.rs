@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::userns::IdMapping;
+
 /// The file name of the spec inside a bundle.
 pub const SPEC_FILE: &str = "spec.json";
 
@@ -42,6 +44,10 @@ pub struct ContainerSpec {
     pub sysctls: BTreeMap<String, String>,
     /// Where the container's cgroup is; the shim places init in it before init forks.
     pub cgroup: CgroupSpec,
+    /// A user namespace of its own with this mapping (tenants' containers); None: the host's,
+    /// as Docker runs containers by default (the admin's).
+    #[serde(default)]
+    pub user_namespace: Option<IdMapping>,
 }
 
 /// The overlay root filesystem.
@@ -57,6 +63,11 @@ pub struct RootfsSpec {
     pub merged: PathBuf,
     /// `--read-only`.
     pub readonly: bool,
+    /// With a user namespace: present the lower layers and the bundle through idmapped mounts
+    /// (the layers are the shared ones). When false the lower layers are copies already shifted
+    /// into the namespace's range and the upper layer holds host ids (see `runtime::userns`).
+    #[serde(default)]
+    pub idmapped: bool,
 }
 
 /// The process to execute.
@@ -89,6 +100,16 @@ pub struct ProcessSpec {
     pub umask: u32,
     /// oom_score_adj to write for the process, when set.
     pub oom_score_adj: Option<i32>,
+    /// The seccomp filter, compiled by the daemon, installed right before the command runs;
+    /// None: unconfined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<crate::runtime::seccomp::SeccompProgram>,
+    /// The AppArmor profile the command is executed under (only on AppArmor hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apparmor_profile: Option<String>,
+    /// The SELinux label the command is executed with (only on SELinux hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selinux_label: Option<String>,
 }
 
 /// One resource limit.

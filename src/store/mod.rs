@@ -9,6 +9,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub mod containers;
 pub mod events;
 pub mod images;
+pub mod networks;
+pub mod tenants;
+pub mod volumes;
 
 /// The tenant that owns everything until tenants and tokens arrive.
 pub const DEFAULT_TENANT: &str = "default";

@@ -14,6 +14,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,12 +42,26 @@ pub struct Daemon {
     _root_dir: tempfile::TempDir,
     // DOCKER_CONFIG and files the tests write (saved archives, ...).
     scratch: tempfile::TempDir,
+    // The default bridge's name and subnet: this daemon's own, so that
+    // daemons running side by side never share a bridge or iptables chain.
+    bridge_name: String,
+    bridge_subnet: String,
+    // More `kapsel serve` flags (kept across restarts).
+    extra_args: Vec<String>,
 }
 
 impl Daemon {
     /// Starts a daemon on a new temporary data root and a free TCP port,
-    /// and waits until it answers `GET /_ping`.
+    /// and waits until it answers `GET /_ping`. Its TCP listener needs no
+    /// token (`--insecure-no-auth`, loopback), so raw HTTP calls act as the
+    /// admin, as the unix socket does.
     pub fn start() -> Daemon {
+        Daemon::start_with(&["--insecure-no-auth"])
+    }
+
+    /// Starts a daemon with extra `kapsel serve` flags (none: its TCP
+    /// listener requires bearer tokens).
+    pub fn start_with(extra_args: &[&str]) -> Daemon {
         let root_dir = tempfile::Builder::new().prefix("kapsel-test-").tempdir().expect("create the data root");
         // The daemon reports its data root (`docker info`); compare against
         // the canonical path.
@@ -54,7 +69,18 @@ impl Daemon {
         let scratch =
             tempfile::Builder::new().prefix("kapsel-test-scratch-").tempdir().expect("create the scratch dir");
         std::fs::create_dir(scratch.path().join("docker-config")).expect("create DOCKER_CONFIG");
-        let mut daemon = Daemon { child: None, data_root, port: free_port(), _root_dir: root_dir, scratch };
+        let bridge_name = format!("kt{:08x}", rand_u32());
+        let bridge_subnet = test_subnet();
+        let mut daemon = Daemon {
+            child: None,
+            data_root,
+            port: free_port(),
+            _root_dir: root_dir,
+            scratch,
+            bridge_name,
+            bridge_subnet,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+        };
         daemon.spawn();
         daemon
     }
@@ -121,6 +147,29 @@ impl Daemon {
         self.spawn();
     }
 
+    /// The default bridge's Linux name (`kt…`, unique to this daemon).
+    pub fn bridge_name(&self) -> &str {
+        &self.bridge_name
+    }
+
+    /// The default bridge's subnet (a /24 unique to this daemon).
+    pub fn bridge_subnet(&self) -> &str {
+        &self.bridge_subnet
+    }
+
+    /// SIGTERM and a wait, then SIGKILL if needed; never panics (for Drop).
+    /// A clean stop with no container left removes the daemon's bridges
+    /// and iptables rules.
+    fn stop_quietly(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            if wait_timeout(&mut child, STOP_TIMEOUT).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
     /// SIGKILL: no chance to clean up (simulates a crash or power loss).
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -144,10 +193,15 @@ impl Daemon {
         cmd.arg("serve")
             .arg("--data-root")
             .arg(&self.data_root)
+            .arg("--bridge-name")
+            .arg(&self.bridge_name)
+            .arg("--bridge-subnet")
+            .arg(&self.bridge_subnet)
             .arg("-H")
             .arg(self.socket_url())
             .arg("-H")
             .arg(format!("tcp://{}", self.tcp_addr()))
+            .args(&self.extra_args)
             .env_remove("KAPSEL_HOST")
             .env_remove("KAPSEL_DATA_ROOT")
             .env_remove("KAPSEL_DATABASE_URL")
@@ -163,9 +217,7 @@ impl Daemon {
                 self.child = None;
                 panic!("kapsel exited with {status} before answering /_ping\n--- daemon log ---\n{}", self.log());
             }
-            if let Ok(reply) = try_http(self.tcp_addr(), "GET", "/_ping", None, &[])
-                && reply.status == 200
-            {
+            if self.answers_ping() {
                 return;
             }
             if Instant::now() > deadline {
@@ -177,6 +229,22 @@ impl Daemon {
             }
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Whether the daemon is up: `GET /_ping` answers 200 over TCP, or, when
+    /// its TCP listener speaks TLS (`--tls`, `--tlsverify`), over the unix
+    /// socket while the TCP port accepts connections.
+    fn answers_ping(&self) -> bool {
+        if !self.extra_args.iter().any(|a| a == "--tls" || a == "--tlsverify") {
+            return try_http(self.tcp_addr(), "GET", "/_ping", None, &[]).is_ok_and(|reply| reply.status == 200);
+        }
+        let unix_ping = || -> std::io::Result<bool> {
+            let mut stream = std::os::unix::net::UnixStream::connect(self.socket_path())?;
+            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            stream.write_all(b"GET /_ping HTTP/1.1\r\nHost: kapsel\r\nConnection: close\r\n\r\n")?;
+            Ok(read_line(&mut BufReader::new(stream))?.starts_with("HTTP/1.1 200"))
+        };
+        unix_ping().unwrap_or(false) && TcpStream::connect_timeout(&self.tcp_addr(), Duration::from_secs(5)).is_ok()
     }
 
     // ---- the docker CLI -------------------------------------------------
@@ -323,7 +391,7 @@ impl Drop for Daemon {
             eprintln!("--- kapsel log ({}) ---\n{}", self.data_root.display(), tail(&self.log(), 200));
         }
         self.remove_leftover_containers();
-        self.kill9();
+        self.stop_quietly();
     }
 }
 
@@ -521,6 +589,45 @@ fn daemon_binary() -> PathBuf {
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kapsel")))
+}
+
+/// A random u32 (the harness needs no crate for it).
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id()));
+    hasher.finish() as u32
+}
+
+/// A /24 in 10.200.0.0 – 10.255.255.0 that no other daemon or network of
+/// this test process uses and that no host route touches: for each
+/// daemon's default bridge and for the networks tests create.
+pub fn test_subnet() -> String {
+    const COUNT: u32 = 56 * 256;
+    static BASE: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = *BASE.get_or_init(|| rand_u32() % COUNT);
+    let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    loop {
+        let index = (base + NEXT.fetch_add(1, Ordering::Relaxed)) % COUNT;
+        let (b, c) = (200 + index / 256, index % 256);
+        // /proc/net/route: little-endian hex destination; a clash is any
+        // route inside 10.b.c.0/24 or any non-default route containing it.
+        let clash = routes.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let parse = |s: &str| u32::from_str_radix(s, 16).ok().map(|v| u32::from_be_bytes(v.to_le_bytes()));
+            match (fields.get(1).and_then(|s| parse(s)), fields.get(7).and_then(|s| parse(s))) {
+                (Some(dest), Some(mask)) if mask != 0 => {
+                    let ours = (10 << 24) | (b << 16) | (c << 8);
+                    (ours & mask) == (dest & mask) || (dest & 0xffff_ff00) == ours
+                }
+                _ => false,
+            }
+        });
+        if !clash {
+            return format!("10.{b}.{c}.0/24");
+        }
+    }
 }
 
 fn free_port() -> u16 {

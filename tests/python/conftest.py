@@ -48,6 +48,12 @@ class Daemon:
                     self.socket_url,
                     "-H",
                     f"tcp://127.0.0.1:{self.port}",
+                    # The tests' raw TCP calls act as the admin, as the unix socket does.
+                    "--insecure-no-auth",
+                    # A default bridge of its own, so that a kapsel serving on this host
+                    # (kapsel0) and the test daemon never share a bridge or iptables chain.
+                    "--bridge-name",
+                    f"kpy{os.getpid() % 0xFFFFFF:06x}",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

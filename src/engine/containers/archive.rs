@@ -2,7 +2,9 @@
 //! into a directory of it, and stream its whole root. The root is reached as
 //! `runtime::container_fs::access` explains: through the running container's process, or by
 //! mounting a stopped container's overlay privately — then under the container's operation
-//! lock, so that it is not started (and its layers mounted twice) meanwhile.
+//! lock, so that it is not started (and its layers mounted twice) meanwhile. `docker cp` sees
+//! a stopped container's volumes bound where the container has them, as with dockerd;
+//! `docker export` leaves volumes out.
 
 use std::io::{self, Write};
 use std::os::fd::BorrowedFd;
@@ -44,7 +46,7 @@ impl Engine {
         let c = self.resolve_container(tenant, name).await?;
         let target = parse_path(path)?;
         let missing = file_not_found(path, name);
-        self.with_root(&c, move |root| stat_path(root, &target).map_err(|e| stat_error(e, missing))).await
+        self.with_root(&c, true, move |root| stat_path(root, &target).map_err(|e| stat_error(e, missing))).await
     }
 
     /// `GET /containers/{id}/archive`: the stat of `path`, once known; its archive then goes
@@ -59,16 +61,17 @@ impl Engine {
         let c = self.resolve_container(tenant, name).await?;
         let target = parse_path(path)?;
         let missing = file_not_found(path, name);
+        let owners = self.tenant_id_mapping(&c.row.tenant_id).await?;
         let (ready, stat) = oneshot::channel();
         let engine = self.clone();
         let container = c.clone();
         let work = tokio::spawn(async move {
             engine
-                .with_root(&container, move |root| {
+                .with_root(&container, true, move |root| {
                     let stat = stat_path(root, &target).map_err(|e| stat_error(e, missing))?;
                     let _ = ready.send(stat.clone());
                     let mut sink = sink;
-                    if let Err(e) = write_path_archive(root, &target, &stat, &mut sink) {
+                    if let Err(e) = write_path_archive(root, &target, &stat, &mut sink, owners) {
                         tracing::warn!(error = %e, "docker cp from a container failed mid-stream");
                         sink.fail(e);
                     }
@@ -78,7 +81,7 @@ impl Engine {
         });
         match stat.await {
             Ok(stat) => {
-                self.emit_archive_event(tenant, &c, "archive-path").await;
+                self.emit_container(&c, "archive-path", &[]).await;
                 Ok(stat)
             }
             Err(_) => Err(work.await?.err().unwrap_or_else(|| Error::Internal(anyhow::anyhow!("archiving stopped")))),
@@ -104,9 +107,15 @@ impl Engine {
         let user = if request.copy_uid_gid { c.config.user.clone() } else { String::new() };
         let dir = path.to_string();
         let missing = file_not_found(path, name);
-        self.with_root(&c, move |root| {
+        // A tenant's container seen with host ids: a running one's root, or a stopped one's
+        // writable layer when its layers are shifted copies (idmapped ones hold its own ids).
+        let shift = match self.tenant_id_mapping(&c.row.tenant_id).await? {
+            Some(mapping) if c.is_running() || !self.idmapped_layers().await => Some(mapping),
+            _ => None,
+        };
+        self.with_root(&c, true, move |root| {
             let owner = if user.is_empty() { None } else { Some(resolve_owner(root, &user).map_err(unpack_error)?) };
-            let options = UnpackOptions { no_overwrite_dir_non_dir: request.no_overwrite_dir_non_dir, owner };
+            let options = UnpackOptions { no_overwrite_dir_non_dir: request.no_overwrite_dir_non_dir, owner, shift };
             let reader = decompressed_reader(file)?;
             unpack_into(root, &dir, reader, &options).map_err(|e| match e {
                 UnpackError::DestinationMissing => missing,
@@ -114,7 +123,7 @@ impl Engine {
             })
         })
         .await?;
-        self.emit_archive_event(tenant, &c, "extract-to-dir").await;
+        self.emit_container(&c, "extract-to-dir", &[]).await;
         Ok(())
     }
 
@@ -122,15 +131,15 @@ impl Engine {
     /// from a blocking thread.
     pub async fn export_container<S: ArchiveSink>(self: &Arc<Self>, tenant: &str, name: &str, sink: S) -> Result<()> {
         let c = self.resolve_container(tenant, name).await?;
+        let owners = self.tenant_id_mapping(&c.row.tenant_id).await?;
         let (ready, reached) = oneshot::channel();
         let engine = self.clone();
-        let tenant = tenant.to_string();
         let work = tokio::spawn(async move {
             let done = engine
-                .with_root(&c, move |root| {
+                .with_root(&c, false, move |root| {
                     let _ = ready.send(());
                     let mut sink = sink;
-                    match write_export(root, &mut sink) {
+                    match write_export(root, &mut sink, owners) {
                         Ok(_) => Ok(true),
                         Err(e) => {
                             tracing::warn!(error = %e, "docker export failed mid-stream");
@@ -141,7 +150,7 @@ impl Engine {
                 })
                 .await?;
             if done {
-                engine.emit_archive_event(&tenant, &c, "export").await;
+                engine.emit_container(&c, "export", &[]).await;
             }
             Ok::<_, Error>(())
         });
@@ -151,14 +160,16 @@ impl Engine {
         }
     }
 
-    /// Runs `work` on the container's merged root (see the module documentation).
-    async fn with_root<T, F>(&self, c: &Container, work: F) -> Result<T>
+    /// Runs `work` on the container's merged root (see the module documentation), with the
+    /// volumes of a stopped container bound in it when `with_volumes`.
+    async fn with_root<T, F>(&self, c: &Container, with_volumes: bool, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(BorrowedFd<'_>) -> Result<T> + Send + 'static,
     {
+        let identity = self.tenant_id_mapping(&c.row.tenant_id).await?;
         if c.is_running() {
-            let access = running_access(c)?;
+            let access = running_access(c, identity)?;
             return tokio::task::spawn_blocking(move || with_container_root(&access, work)).await?;
         }
         let live = self.live.get(&c.row.id);
@@ -170,25 +181,19 @@ impl Engine {
             .ok_or_else(|| Error::NotFound(format!("No such container: {}", c.row.id)))?;
         let c = Container::from_row(row)?;
         let access = if c.is_running() {
-            running_access(&c)?
+            running_access(&c, identity)?
         } else {
             let (upper, lower) = self.layer_dirs(&c).await?;
             let bundle = self.bundle_dir(&c.row.id);
-            RootAccess::Stopped { lower, upper, work: bundle.join("work"), mount_point: bundle.join("rootfs") }
+            let volumes = if with_volumes { self.volume_binds(&c).await? } else { Vec::new() };
+            RootAccess::Stopped { lower, upper, work: bundle.join("work"), mount_point: bundle.join("rootfs"), volumes }
         };
         tokio::task::spawn_blocking(move || with_container_root(&access, work)).await?
     }
-
-    /// Records a container event with dockerd's attributes (image and name).
-    pub(super) async fn emit_archive_event(&self, tenant: &str, c: &Container, action: &str) {
-        self.events
-            .emit(tenant, "container", action, &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
-            .await;
-    }
 }
 
-/// How to reach a running container's root.
-fn running_access(c: &Container) -> Result<RootAccess> {
+/// How to reach a running container's root (`identity`: a tenant's container's mapping).
+fn running_access(c: &Container, identity: Option<crate::runtime::userns::IdMapping>) -> Result<RootAccess> {
     let pid = c.row.state.pid;
     if pid <= 0 {
         return Err(Error::Conflict(format!(
@@ -196,7 +201,7 @@ fn running_access(c: &Container) -> Result<RootAccess> {
             c.row.id
         )));
     }
-    Ok(RootAccess::Running { pid: pid as i32, marker: c.row.id.clone() })
+    Ok(RootAccess::Running { pid: pid as i32, marker: c.row.id.clone(), identity })
 }
 
 /// Reads the client's path; dockerd refuses an empty one.

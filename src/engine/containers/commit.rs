@@ -114,14 +114,9 @@ impl Engine {
             self.set_tag(tenant, reference, &id).await?;
             image_ref = familiar_tag(&reference.repository(), reference.tag().unwrap_or("latest"));
         }
-        let attributes = [
-            ("comment", request.comment.as_str()),
-            ("imageID", id.as_str()),
-            ("imageRef", image_ref.as_str()),
-            ("image", c.config.image.as_str()),
-            ("name", c.row.name.as_str()),
-        ];
-        self.events.emit(tenant, "container", "commit", &c.row.id, &attributes).await;
+        let attributes =
+            [("comment", request.comment.as_str()), ("imageID", id.as_str()), ("imageRef", image_ref.as_str())];
+        self.emit_container(&c, "commit", &attributes).await;
         Ok(id)
     }
 
@@ -134,6 +129,8 @@ impl Engine {
         pause: bool,
     ) -> Result<Option<tempfile::TempPath>> {
         let (upper, lower) = self.layer_dirs(c).await?;
+        // A tenant's writable layer may hold host ids of its range: the image records its own.
+        let owners = self.tenant_id_mapping(&c.row.tenant_id).await?;
         let staging = self.staging_dir();
         let work = move || -> Result<Option<tempfile::TempPath>> {
             let changes = upper_changes(&upper, &lower)?;
@@ -142,7 +139,7 @@ impl Engine {
             }
             let file = tempfile::Builder::new().prefix("commit-").suffix(".tar").tempfile_in(&staging)?;
             let (file, path) = file.into_parts();
-            let mut out = write_layer(&upper, &changes, BufWriter::with_capacity(128 * 1024, file))?;
+            let mut out = write_layer(&upper, &changes, BufWriter::with_capacity(128 * 1024, file), owners)?;
             out.flush()?;
             Ok(Some(path))
         };

@@ -33,6 +33,9 @@ impl Engine {
         let warnings = normalize_host_config(&mut host_config)?;
         let id = hex::encode(rand::random::<[u8; 32]>());
         let config = merge_config(request.config, &image.config.config, &id)?;
+        let volumes = crate::engine::volumes::mounts::volume_requests(&config, &host_config)?;
+        // [networks] An unknown network is a 404 before anything is made.
+        let networks = self.plan_attachments(tenant, &host_config, request.networking_config.as_ref()).await?;
         let row = ContainerRow {
             tenant_id: tenant.to_string(),
             id: id.clone(),
@@ -55,13 +58,22 @@ impl Engine {
             }
             Err(NameError::Database(e)) => return Err(e.into()),
         }
+        if let Err(e) = self.record_attachments(&id, &networks).await {
+            let _ = self.store.delete_container(&id).await;
+            return Err(e);
+        }
         let container = Container::from_row(row)?;
         if let Err(e) = self.prepare_bundle(&container).await {
             let _ = self.store.delete_container(&id).await;
             return Err(e);
         }
-        let image_ref = container.config.image.clone();
-        self.events.emit(tenant, "container", "create", &id, &[("image", &image_ref), ("name", &name)]).await;
+        if let Err(e) = self.attach_volumes(&container, volumes).await {
+            let _ = self.store.delete_container(&id).await;
+            let dir = self.bundle_dir(&id);
+            let _ = tokio::task::spawn_blocking(move || crate::runtime::bundle::remove(&dir)).await;
+            return Err(e);
+        }
+        self.emit_container(&container, "create", &[]).await;
         Ok((id, warnings))
     }
 }
@@ -150,6 +162,7 @@ fn normalize_host_config(hc: &mut HostConfig) -> Result<Vec<String>> {
     if hc.cgroupns_mode.is_empty() {
         hc.cgroupns_mode = "private".into();
     }
+    super::security::parse(hc.security_opt.as_deref().unwrap_or_default())?;
     Ok(warnings)
 }
 

@@ -18,15 +18,21 @@ impl Engine {
     }
 
     /// The container's writable layer (`upper/` in its bundle) and its image's extracted
-    /// layers, top layer first.
-    pub(super) async fn layer_dirs(&self, c: &Container) -> Result<(PathBuf, Vec<PathBuf>)> {
+    /// layers, top layer first: for a tenant's container, the layers its root filesystem is
+    /// made of (its shifted copies where idmapped mounts are not used, see `engine::userns`).
+    pub(crate) async fn layer_dirs(&self, c: &Container) -> Result<(PathBuf, Vec<PathBuf>)> {
         let image = self.store.image(&c.row.tenant_id, &c.row.image_id).await?.ok_or_else(|| {
             Error::Internal(anyhow::anyhow!("the image {} of container {} is gone", c.row.image_id, c.row.id))
         })?;
-        let mut lower = Vec::with_capacity(image.layers.len());
-        for layer in image.layers.iter().rev() {
-            lower.push(self.layers.layer_dir(&layer.diff_id)?);
+        let mut layers = Vec::with_capacity(image.layers.len());
+        for layer in &image.layers {
+            layers.push((layer.diff_id.clone(), self.layers.layer_dir(&layer.diff_id)?));
         }
+        let mut lower: Vec<PathBuf> = match self.userns_rootfs(&c.row.tenant_id, &layers).await? {
+            Some(userns) => userns.layers,
+            None => layers.into_iter().map(|(_, dir)| dir).collect(),
+        };
+        lower.reverse();
         Ok((self.bundle_dir(&c.row.id).join("upper"), lower))
     }
 }

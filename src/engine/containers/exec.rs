@@ -112,7 +112,7 @@ impl Engine {
         };
         self.execs.records.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), record);
         let command = format!("exec_create: {}", self.exec_command(&id).join(" "));
-        self.events.emit(tenant, "container", &command, &c.row.id, &[("execID", &id), ("name", &c.row.name)]).await;
+        self.emit_container(&c, &command, &[("execID", &id)]).await;
         Ok(id)
     }
 
@@ -196,10 +196,9 @@ impl Engine {
             r.pid = pid as i64;
         });
         let command = format!("exec_start: {}", record.config.cmd.clone().unwrap_or_default().join(" "));
-        self.events.emit(tenant, "container", &command, &c.row.id, &[("execID", id), ("name", &c.row.name)]).await;
+        self.emit_container(&c, &command, &[("execID", id)]).await;
         let engine = self.clone();
-        let (tenant, id, container_id, name) =
-            (tenant.to_string(), id.to_string(), c.row.id.clone(), c.row.name.clone());
+        let (id, container) = (id.to_string(), c.clone());
         let finished = Box::pin(async move {
             let code = shim::wait(&dir).await.map(|r| r.exit_code as i64).unwrap_or(126);
             engine.execs.update(&id, |r| {
@@ -208,16 +207,7 @@ impl Engine {
                 r.pid = 0;
             });
             let code_text = code.to_string();
-            engine
-                .events
-                .emit(
-                    &tenant,
-                    "container",
-                    "exec_die",
-                    &container_id,
-                    &[("execID", &id), ("exitCode", &code_text), ("name", &name)],
-                )
-                .await;
+            engine.emit_container(&container, "exec_die", &[("execID", &id), ("exitCode", &code_text)]).await;
             let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
         });
         if detach {
@@ -283,6 +273,9 @@ impl Engine {
             log_max_size: 0,
             log_max_files: 1,
             oom_file: None,
+            // An exec joins the container's user namespace (whose maps exist) rather than
+            // making one.
+            user_namespace: None,
         };
         Ok((ExecSpec { container_pid: c.row.state.pid as i32, process }, options))
     }

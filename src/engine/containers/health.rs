@@ -150,8 +150,7 @@ impl Engine {
             let _ = self.store.set_container_health(&c.row.id, serde_json::to_string(&health).ok().as_deref()).await;
             if health.status != before {
                 let action = format!("health_status: {}", health.status);
-                let attributes = [("image", c.config.image.as_str()), ("name", c.row.name.as_str())];
-                self.events.emit(&c.row.tenant_id, "container", &action, &c.row.id, &attributes).await;
+                self.emit_container(&c, &action, &[]).await;
             }
         }
     }

@@ -84,6 +84,7 @@ impl Engine {
         if !by_policy {
             *live.restart_delay.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
+        self.check_start_quota(tenant).await?;
         let bundle_dir = self.bundle_dir(&c.row.id);
         let cgroup = self.create_cgroup(&c).await?;
         match self.launch(&c, &bundle_dir, &cgroup).await {
@@ -101,15 +102,15 @@ impl Engine {
                     manually_stopped: false,
                 };
                 self.store.set_container_state(&c.row.id, &state).await?;
-                self.events
-                    .emit(tenant, "container", "start", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
-                    .await;
+                self.emit_container(&c, "start", &[]).await;
                 self.spawn_monitor(tenant.to_string(), c.row.id.clone());
                 self.start_health_checks(&c, state.started_at.clone().unwrap_or_default()).await;
                 Ok(())
             }
             Err(message) => {
                 remove_cgroup(cgroup).await;
+                self.release_volumes(&c).await;
+                self.release_endpoints(&c).await;
                 let code = start_failure_exit_code(&message);
                 let status = if c.row.state.started_at.is_some() || restarting { "exited" } else { "created" };
                 let state = ContainerState {
@@ -126,11 +127,14 @@ impl Engine {
                     l.exit_code = code;
                 });
                 if c.host_config.auto_remove {
-                    self.delete_container(&c).await?;
+                    self.delete_container(&c, true).await?;
                 }
-                // dockerd answers 400 for a command that cannot be executed, 500 otherwise.
+                // dockerd answers 400 for a command that cannot be executed, 500 otherwise
+                // (404 for a network that does not exist).
                 if code == 127 || code == 126 {
                     Err(Error::InvalidArgument(message))
+                } else if message.starts_with("failed to set up container networking: network ") {
+                    Err(Error::NotFound(message))
                 } else {
                     Err(Error::Internal(anyhow::anyhow!(message)))
                 }
@@ -163,8 +167,14 @@ impl Engine {
         let image = image.ok_or_else(|| format!("the image {} of this container is gone", c.row.image_id))?;
         let mut layers = Vec::new();
         for layer in &image.layers {
-            layers.push(self.layers.layer_dir(&layer.diff_id).map_err(|e| e.to_string())?);
+            layers.push((layer.diff_id.clone(), self.layers.layer_dir(&layer.diff_id).map_err(|e| e.to_string())?));
         }
+        // A tenant's container: its own user namespace, and the layers as it sees them.
+        let userns = self.userns_rootfs(&c.row.tenant_id, &layers).await.map_err(|e| e.to_string())?;
+        let layers = match &userns {
+            Some(userns) => userns.layers.clone(),
+            None => layers.into_iter().map(|(_, dir)| dir).collect(),
+        };
         let joined_network = match spec::network_mode(&c.host_config.network_mode) {
             NetworkChoice::Container(other) => {
                 let other = self.resolve_container(&c.row.tenant_id, other).await.map_err(|e| e.to_string())?;
@@ -182,13 +192,34 @@ impl Engine {
             joined_network,
             cgroup_dirs: cgroup.procs_dirs(),
             oom_file: cgroup.oom_events_file(),
+            volumes: self.mount_volumes(c).await.map_err(|e| e.to_string())?,
+            user_namespace: userns.as_ref().map(|u| u.mapping),
+            idmapped: userns.as_ref().is_some_and(|u| u.idmapped),
+            confinement: &self.confinement,
         };
         let container_spec = spec::container_spec(c, &inputs).map_err(|e| e.to_string())?;
         let shim_options = spec::shim_options(c, &inputs).map_err(|e| e.to_string())?;
-        let etc = spec::etc_files(c, bundle::host_resolv_conf());
+        // [networks] Addresses are reserved before the bundle is written (/etc/hosts names
+        // them); a failed start releases them with the rest (`release_endpoints`).
+        let endpoints = self.reserve_endpoints(c).await.map_err(|e| e.to_string())?;
+        let mut etc = spec::etc_files(c, bundle::host_resolv_conf());
+        self.network_etc_files(c, &endpoints, &mut etc);
         bundle::write_start_files(bundle_dir, &container_spec, &shim_options, &etc)
             .map_err(|e| format!("writing the bundle: {e}"))?;
+        if let Some(userns) = &userns {
+            let (dir, mapping, idmapped) = (bundle_dir.to_path_buf(), userns.mapping, userns.idmapped);
+            tokio::task::spawn_blocking(move || crate::runtime::userns::bundle::prepare(&dir, &mapping, idmapped))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("preparing the bundle for the user namespace: {e}"))?;
+        }
         let pid = shim::launch(&self.kapsel_exe, bundle_dir).await?;
+        // [networks] The process waits in its new network namespace: wire it before it runs.
+        if let Err(e) = self.wire_endpoints(c, pid, &endpoints).await {
+            let _ = shim::call(bundle_dir, &Request::Kill { signal: libc::SIGKILL }).await;
+            let _ = shim::wait(bundle_dir).await;
+            return Err(e.to_string());
+        }
         let pending: Vec<PendingAttach> =
             std::mem::take(&mut *self.live.get(&c.row.id).pending_attach.lock().unwrap_or_else(|e| e.into_inner()));
         for attach in pending {
@@ -248,18 +279,19 @@ impl Engine {
             restart_count: c.row.state.restart_count,
             manually_stopped: c.row.state.manually_stopped,
         };
+        // [networks] Released while the state still says running, so that a start racing
+        // with this exit cannot have its new endpoints released.
+        self.release_endpoints(&c).await;
         self.store.set_container_state(id, &state).await?;
+        self.release_volumes(&c).await;
         if let Some(layout) = self.cgroups.clone() {
             remove_cgroup(Cgroup::open(&layout, &crate::runtime::cgroups::container_cgroup_path(id))).await;
         }
-        let attributes = [("image", c.config.image.as_str()), ("name", c.row.name.as_str())];
         if record.oom_killed {
-            self.events.emit(tenant, "container", "oom", id, &attributes).await;
+            self.emit_container(&c, "oom", &[]).await;
         }
         let code = record.exit_code.to_string();
-        let mut die = attributes.to_vec();
-        die.push(("exitCode", &code));
-        self.events.emit(tenant, "container", "die", id, &die).await;
+        self.emit_container(&c, "die", &[("exitCode", &code)]).await;
         let live = self.live.get(id);
         live.lifecycle.send_modify(|l| {
             l.exits += 1;
@@ -268,7 +300,7 @@ impl Engine {
         if c.host_config.auto_remove {
             let _op = live.op.lock().await;
             if let Some(row) = self.store.container(tenant, id).await? {
-                self.delete_container(&Container::from_row(row)?).await?;
+                self.delete_container(&Container::from_row(row)?, true).await?;
             }
         } else if super::restart::should_restart(
             &c.host_config.restart_policy,
@@ -296,7 +328,7 @@ impl Engine {
         };
         self.signal(&c, signal).await?;
         let number = (signal as i32).to_string();
-        self.events.emit(tenant, "container", "kill", &c.row.id, &[("name", &c.row.name), ("signal", &number)]).await;
+        self.emit_container(&c, "kill", &[("signal", &number)]).await;
         Ok(())
     }
 
@@ -334,9 +366,7 @@ impl Engine {
             };
         let timeout = timeout.or(c.config.stop_timeout).unwrap_or(10);
         self.stop(&c, signal, timeout).await?;
-        self.events
-            .emit(tenant, "container", "stop", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
-            .await;
+        self.emit_container(&c, "stop", &[]).await;
         Ok(())
     }
 
@@ -386,9 +416,7 @@ impl Engine {
         }
         let c = self.resolve_container(tenant, name).await?;
         self.start_container(tenant, &c.row.id).await?;
-        self.events
-            .emit(tenant, "container", "restart", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
-            .await;
+        self.emit_container(&c, "restart", &[]).await;
         Ok(())
     }
 
@@ -426,9 +454,7 @@ impl Engine {
         streams: (bool, bool, bool),
     ) -> Result<(Container, AttachFuture)> {
         let c = self.resolve_container(tenant, name).await?;
-        self.events
-            .emit(tenant, "container", "attach", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
-            .await;
+        self.emit_container(&c, "attach", &[]).await;
         let (stdin, stdout, stderr) = streams;
         let stdin = stdin && c.config.open_stdin;
         if c.is_running() {
@@ -456,8 +482,9 @@ impl Engine {
         }
     }
 
-    /// `docker rm`: refuses a running container unless forced (then kills it first).
-    pub async fn remove_container(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
+    /// `docker rm`: refuses a running container unless forced (then kills it first);
+    /// `remove_volumes` (`-v`) removes its anonymous volumes too.
+    pub async fn remove_container(&self, tenant: &str, name: &str, force: bool, remove_volumes: bool) -> Result<()> {
         let c = self.resolve_container(tenant, name).await?;
         if c.is_running() {
             if !force {
@@ -471,25 +498,27 @@ impl Engine {
         let live = self.live.get(&c.row.id);
         let _op = live.op.lock().await;
         match self.store.container(tenant, &c.row.id).await? {
-            Some(row) => self.delete_container(&Container::from_row(row)?).await,
+            Some(row) => self.delete_container(&Container::from_row(row)?, remove_volumes).await,
             // An AutoRemove container went away meanwhile.
             None => Ok(()),
         }
     }
 
-    /// Deletes a stopped container: cgroup, bundle, row; tells the waiters. The caller holds
-    /// the container's op lock.
-    async fn delete_container(&self, c: &Container) -> Result<()> {
+    /// Deletes a stopped container: cgroup, bundle, volume references (and its anonymous
+    /// volumes when `remove_volumes`), row; tells the waiters. The caller holds the
+    /// container's op lock.
+    async fn delete_container(&self, c: &Container, remove_volumes: bool) -> Result<()> {
         let id = c.row.id.clone();
         if let Some(layout) = self.cgroups.clone() {
             remove_cgroup(Cgroup::open(&layout, &crate::runtime::cgroups::container_cgroup_path(&id))).await;
         }
         let bundle_dir = self.bundle_dir(&id);
         tokio::task::spawn_blocking(move || bundle::remove(&bundle_dir)).await??;
+        self.detach_volumes(c, remove_volumes).await?;
+        // [networks] Nothing should be left running; its attachments go with the row.
+        self.release_endpoints(c).await;
         self.store.delete_container(&id).await?;
-        self.events
-            .emit(&c.row.tenant_id, "container", "destroy", &id, &[("image", &c.config.image), ("name", &c.row.name)])
-            .await;
+        self.emit_container(&c, "destroy", &[]).await;
         let live = self.live.get(&id);
         live.pending_attach.lock().unwrap_or_else(|e| e.into_inner()).clear();
         live.lifecycle.send_modify(|l| l.removed = true);
@@ -530,7 +559,7 @@ impl Engine {
             }
             let live = self.live.get(&c.row.id);
             let _op = live.op.lock().await;
-            self.delete_container(&c).await?;
+            self.delete_container(&c, false).await?;
             deleted.push(c.row.id);
         }
         Ok(deleted)
@@ -549,6 +578,8 @@ impl Engine {
             }
             Err(crate::store::containers::NameError::Database(e)) => return Err(e.into()),
         }
+        // [networks] The container answers to its new name on its user networks.
+        self.refresh_container_names(&c.row.id).await;
         self.events
             .emit(
                 tenant,

@@ -19,17 +19,20 @@ pub mod exec;
 pub mod health;
 mod lifecycle;
 pub mod logs;
+pub mod lsm;
 mod names;
 mod pause;
 mod query;
 mod restart;
-mod spec;
+pub mod security;
+pub(crate) mod spec;
 pub mod stats;
 pub mod top;
 pub mod update;
 
 pub use config::{Config, CreateRequest, HostConfig};
 pub use lifecycle::WaitCondition;
+pub use names::validate_name as validate_object_name;
 pub use query::ListOptions;
 
 /// A container with its parsed definition.
@@ -137,6 +140,16 @@ impl LiveTable {
 }
 
 impl Engine {
+    /// Emits a container event with what dockerd puts on every one (the container's labels,
+    /// its image and name) plus `extra`.
+    pub(crate) async fn emit_container(&self, c: &Container, action: &str, extra: &[(&str, &str)]) {
+        let mut attributes: Vec<(&str, &str)> = c.config.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        attributes.push(("image", &c.config.image));
+        attributes.push(("name", &c.row.name));
+        attributes.extend_from_slice(extra);
+        self.events.emit(&c.row.tenant_id, "container", action, &c.row.id, &attributes).await;
+    }
+
     /// Finds a container by full id, name (with or without `/`), or unique id prefix.
     pub async fn resolve_container(&self, tenant: &str, name: &str) -> Result<Container> {
         let missing = || Error::NotFound(format!("No such container: {name}"));

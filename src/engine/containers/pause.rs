@@ -33,9 +33,7 @@ impl Engine {
             .await?
             .map_err(|e| Error::Internal(anyhow::anyhow!("cannot pause container {}: {e}", c.row.id)))?;
         self.set_status(&c, "paused").await?;
-        self.events
-            .emit(tenant, "container", "pause", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
-            .await;
+        self.emit_container(&c, "pause", &[]).await;
         Ok(())
     }
 
@@ -53,9 +51,7 @@ impl Engine {
             .await?
             .map_err(|e| Error::Internal(anyhow::anyhow!("Cannot unpause container {}: {e}", c.row.id)))?;
         self.set_status(&c, "running").await?;
-        self.events
-            .emit(tenant, "container", "unpause", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
-            .await;
+        self.emit_container(&c, "unpause", &[]).await;
         Ok(())
     }
 
@@ -90,15 +86,7 @@ impl Engine {
             Ok(Err(e)) => tracing::warn!(container = %c.row.id, error = %e, "cannot unpause container"),
             Err(e) => tracing::warn!(container = %c.row.id, error = %e, "cannot unpause container"),
         }
-        self.events
-            .emit(
-                &c.row.tenant_id,
-                "container",
-                "unpause",
-                &c.row.id,
-                &[("image", &c.config.image), ("name", &c.row.name)],
-            )
-            .await;
+        self.emit_container(&c, "unpause", &[]).await;
     }
 
     /// Whether the container is paused now, by its stored state.

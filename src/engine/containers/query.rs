@@ -78,6 +78,10 @@ impl Engine {
             if filters.contains("ancestor") && !ancestors.contains(&c.row.image_id) {
                 continue;
             }
+            // [networks]
+            if filters.contains("network") && !self.container_on_networks(&c, filters.values("network")).await? {
+                continue;
+            }
             if !exited.is_empty()
                 && (c.is_running() || c.row.state.started_at.is_none() || !exited.contains(&c.row.state.exit_code))
             {

@@ -5,13 +5,15 @@
 use std::path::{Path, PathBuf};
 
 use super::Container;
+use super::security::{self, Confinement, ContainerFacts};
+use crate::engine::volumes::mounts::is_volume_bind;
 use crate::engine::{Error, Result};
 use crate::runtime::bundle::EtcFiles;
 use crate::runtime::cgroups::Resources;
 use crate::runtime::shim::protocol::ShimOptions;
 use crate::runtime::spec::{
-    ALL_CAPABILITIES, ContainerSpec, DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, MountKind,
-    MountSpec, NamespacesSpec, NetworkNamespace, ProcessSpec, RlimitSpec, RootfsSpec,
+    ALL_CAPABILITIES, ContainerSpec, DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, IdMapping,
+    MountKind, MountSpec, NamespacesSpec, NetworkNamespace, ProcessSpec, RlimitSpec, RootfsSpec,
 };
 
 /// The PATH a container gets when its image sets none (Docker's).
@@ -31,6 +33,15 @@ pub struct SpecInputs<'a> {
     pub cgroup_dirs: Vec<PathBuf>,
     /// The cgroup file holding the OOM counter.
     pub oom_file: Option<PathBuf>,
+    /// Binds of the container's volumes (see `engine::volumes::mounts`).
+    pub volumes: Vec<MountSpec>,
+    /// A tenant's container: its user namespace's mapping (None: the host's).
+    pub user_namespace: Option<IdMapping>,
+    /// With a user namespace: `layers` are the shared ones, seen through idmapped mounts
+    /// (false: they are the tenant's shifted copies).
+    pub idmapped: bool,
+    /// The host's confinement facilities and the compiled seccomp filters.
+    pub confinement: &'a Confinement,
 }
 
 /// Builds the init spec.
@@ -55,7 +66,9 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
         return Err(Error::InvalidArgument("no command specified".into()));
     }
     let network = match network_mode(&hc.network_mode) {
-        NetworkChoice::Isolated => NetworkNamespace::Isolated,
+        // A namespace of its own; the daemon wires bridge networks into it before the
+        // process executes (engine::networks).
+        NetworkChoice::Isolated | NetworkChoice::Named(_) => NetworkNamespace::Isolated,
         NetworkChoice::Host => NetworkNamespace::Host,
         NetworkChoice::Container(_) => match &inputs.joined_network {
             Some(path) => NetworkNamespace::Join(path.clone()),
@@ -63,11 +76,8 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
                 return Err(Error::InvalidArgument(format!("cannot join the network of {}", hc.network_mode)));
             }
         },
-        NetworkChoice::Named(name) => {
-            return Err(Error::NotFound(format!("network {name} not found")));
-        }
     };
-    let security = security_options(hc.security_opt.as_deref().unwrap_or_default())?;
+    let security = security::parse(hc.security_opt.as_deref().unwrap_or_default())?;
     let capabilities = if hc.privileged {
         inputs.host_capabilities.to_vec()
     } else {
@@ -77,6 +87,15 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
             inputs.host_capabilities,
         )?
     };
+    let confined = inputs.confinement.decide(
+        &security,
+        ContainerFacts {
+            id: &c.row.id,
+            privileged: hc.privileged,
+            shares_host_namespaces: hc.pid_mode == "host" || hc.ipc_mode == "host",
+            capabilities: &capabilities,
+        },
+    )?;
     let (masked_paths, readonly_paths) = if hc.privileged {
         (Vec::new(), Vec::new())
     } else {
@@ -87,6 +106,9 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
     };
     let mut mounts = etc_mounts(bundle, &network);
     mounts.extend(user_mounts(c)?);
+    mounts.extend(inputs.volumes.iter().cloned());
+    // Parents before children (`/data` before `/data/logs`), as dockerd sorts them.
+    mounts.sort_by_key(|m| m.destination.split('/').filter(|p| !p.is_empty() && *p != ".").count());
     Ok(ContainerSpec {
         id: c.row.id.clone(),
         bundle: bundle.to_path_buf(),
@@ -96,6 +118,7 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
             work: bundle.join("work"),
             merged: bundle.join("rootfs"),
             readonly: hc.readonly_rootfs,
+            idmapped: inputs.user_namespace.is_some() && inputs.idmapped,
         },
         process: ProcessSpec {
             args,
@@ -110,6 +133,11 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
             init: hc.init.unwrap_or(false),
             umask: 0o022,
             oom_score_adj: (hc.oom_score_adj != 0).then_some(hc.oom_score_adj as i32),
+            seccomp: confined.seccomp,
+            apparmor_profile: confined.lsm.apparmor_profile,
+            // Applied once the root filesystem carries the matching mount label (overlay
+            // `context=`); a process label alone would lock the container out of its files.
+            selinux_label: None,
         },
         hostname,
         domainname: c.config.domainname.clone(),
@@ -127,13 +155,14 @@ pub fn container_spec(c: &Container, inputs: &SpecInputs<'_>) -> Result<Containe
         shm_size: hc.shm_size.max(0) as u64,
         sysctls: hc.sysctls.clone().unwrap_or_default(),
         cgroup: crate::runtime::spec::CgroupSpec { procs_dirs: inputs.cgroup_dirs.clone() },
+        user_namespace: inputs.user_namespace,
     })
 }
 
 /// The network a container asked for.
 #[derive(Debug, PartialEq)]
 pub enum NetworkChoice<'a> {
-    /// A namespace of its own (none, and bridge until bridge networks arrive).
+    /// A namespace of its own: none, or the default bridge network.
     Isolated,
     /// The host's.
     Host,
@@ -204,6 +233,7 @@ pub fn shim_options(c: &Container, inputs: &SpecInputs<'_>) -> Result<ShimOption
         log_max_size,
         log_max_files,
         oom_file: inputs.oom_file.clone(),
+        user_namespace: inputs.user_namespace,
     })
 }
 
@@ -248,7 +278,10 @@ fn user_mounts(c: &Container) -> Result<Vec<MountSpec>> {
     let hc = &c.host_config;
     let mut mounts = Vec::new();
     for bind in hc.binds.as_deref().unwrap_or_default() {
-        mounts.push(parse_bind(bind)?);
+        // Named and anonymous volumes come from the store, through SpecInputs.
+        if !is_volume_bind(bind) {
+            mounts.push(parse_bind(bind)?);
+        }
     }
     for m in hc.mounts.as_deref().unwrap_or_default() {
         if !m.target.starts_with('/') {
@@ -305,9 +338,8 @@ fn user_mounts(c: &Container) -> Result<Vec<MountSpec>> {
                     options,
                 });
             }
-            "volume" => {
-                return Err(Error::NotImplemented("volumes arrive with volume support; use a bind mount".into()));
-            }
+            // Through SpecInputs, like named volumes in Binds.
+            "volume" => {}
             other => {
                 return Err(Error::InvalidArgument(format!("mount type unknown: {other:?}")));
             }
@@ -338,9 +370,7 @@ fn parse_bind(bind: &str) -> Result<MountSpec> {
         }
     };
     if !source.starts_with('/') {
-        return Err(Error::NotImplemented(format!(
-            "named volumes arrive with volume support; '{source}' is not an absolute host path"
-        )));
+        return Err(Error::InvalidArgument(format!("invalid volume specification: '{bind}': not a host path")));
     }
     if !destination.starts_with('/') {
         return Err(Error::InvalidArgument(format!(
@@ -368,30 +398,6 @@ fn parse_bind(bind: &str) -> Result<MountSpec> {
         readonly,
         options: vec![propagation],
     })
-}
-
-/// Security options kapsel acts on.
-#[derive(Debug, Default, PartialEq)]
-struct Security {
-    no_new_privileges: bool,
-}
-
-fn security_options(options: &[String]) -> Result<Security> {
-    let mut security = Security::default();
-    for option in options {
-        let (key, value) = option.split_once(['=', ':']).unwrap_or((option.as_str(), "true"));
-        match key {
-            "no-new-privileges" => {
-                security.no_new_privileges = !matches!(value, "false" | "0");
-            }
-            // Accepted: seccomp and LSM profiles arrive with the confinement work.
-            "seccomp" | "apparmor" | "label" => {}
-            _ => {
-                return Err(Error::InvalidArgument(format!("invalid --security-opt: {option:?}")));
-            }
-        }
-    }
-    Ok(security)
 }
 
 /// Docker's capability arithmetic: default set, plus adds, minus drops, with `ALL`.
@@ -504,7 +510,30 @@ mod tests {
             joined_network: None,
             cgroup_dirs: Vec::new(),
             oom_file: None,
+            volumes: Vec::new(),
+            user_namespace: None,
+            idmapped: false,
+            confinement: &CONFINEMENT,
         }
+    }
+
+    static CONFINEMENT: std::sync::LazyLock<Confinement> =
+        std::sync::LazyLock::new(|| Confinement { seccomp_supported: true, kernel: (6, 1), ..Default::default() });
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn seccomp_follows_the_security_options_and_privileged() {
+        let spec = |hc: HostConfig| container_spec(&container(hc), &inputs(Path::new("/b"))).unwrap();
+        assert!(spec(HostConfig::default()).process.seccomp.is_some(), "the built-in profile by default");
+        let unconfined = HostConfig { security_opt: Some(vec!["seccomp=unconfined".into()]), ..Default::default() };
+        assert!(spec(unconfined).process.seccomp.is_none());
+        assert!(spec(HostConfig { privileged: true, ..Default::default() }).process.seccomp.is_none());
+        let nnp = spec(HostConfig { security_opt: Some(vec!["no-new-privileges".into()]), ..Default::default() });
+        assert!(nnp.process.no_new_privileges && nnp.process.seccomp.is_some());
+        // No LSM on the test host's Confinement: nothing to apply.
+        assert_eq!(spec(HostConfig::default()).process.apparmor_profile, None);
+        let apparmor = HostConfig { security_opt: Some(vec!["apparmor=custom".into()]), ..Default::default() };
+        assert!(container_spec(&container(apparmor), &inputs(Path::new("/b"))).is_err());
     }
 
     #[test]
@@ -557,7 +586,26 @@ mod tests {
         assert_eq!(mounts[1].kind, MountKind::Tmpfs);
         assert_eq!(mounts[2].options, vec!["size=64m", "mode=1777"]);
         assert!(parse_bind("named:/data").is_err());
+        let named = HostConfig { binds: Some(vec!["named:/data".into(), "/anonymous".into()]), ..Default::default() };
+        assert!(user_mounts(&container(named)).unwrap().is_empty(), "volumes come through SpecInputs");
         assert!(parse_bind("/a:relative").is_err());
+    }
+
+    #[test]
+    fn volumes_join_the_mounts_parents_first() {
+        let c = container(HostConfig { binds: Some(vec!["/srv:/data".into()]), ..Default::default() });
+        let bundle = PathBuf::from("/b");
+        let mut i = inputs(&bundle);
+        i.volumes = vec![MountSpec {
+            kind: MountKind::Bind,
+            source: "/v/_data".into(),
+            destination: "/data/sub".into(),
+            readonly: true,
+            options: vec!["rprivate".into()],
+        }];
+        let spec = container_spec(&c, &i).unwrap();
+        let order: Vec<&str> = spec.mounts.iter().map(|m| m.destination.as_str()).collect();
+        assert_eq!(order, ["/data", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/data/sub"]);
     }
 
     #[test]
@@ -583,6 +631,24 @@ mod tests {
         assert_eq!(parse_size("1.5g"), Some(1610612736));
         assert_eq!(parse_size("x"), None);
         assert_eq!(rlimits(c.host_config.ulimits.as_deref().unwrap()).unwrap()[0].hard, 2048);
+    }
+
+    #[test]
+    fn tenant_containers_get_their_user_namespace() {
+        let c = container(HostConfig::default());
+        let bundle = PathBuf::from("/b");
+        let admin = container_spec(&c, &inputs(&bundle)).unwrap();
+        assert_eq!((admin.user_namespace, admin.rootfs.idmapped), (None, false));
+        assert_eq!(shim_options(&c, &inputs(&bundle)).unwrap().user_namespace, None);
+        let mut i = inputs(&bundle);
+        i.user_namespace = Some(IdMapping::range(100_000, 65_536));
+        i.idmapped = true;
+        let tenant = container_spec(&c, &i).unwrap();
+        assert_eq!(tenant.user_namespace, Some(IdMapping::range(100_000, 65_536)));
+        assert!(tenant.rootfs.idmapped);
+        assert_eq!(shim_options(&c, &i).unwrap().user_namespace, Some(IdMapping::range(100_000, 65_536)));
+        i.idmapped = false;
+        assert!(!container_spec(&c, &i).unwrap().rootfs.idmapped, "shifted copies");
     }
 
     #[test]

@@ -52,9 +52,7 @@ impl Engine {
         })
         .await??;
         let list = parse_ps_output(&output, &pids).map_err(|e| Error::Internal(anyhow::anyhow!(e)))?;
-        self.events
-            .emit(tenant, "container", "top", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
-            .await;
+        self.emit_container(&c, "top", &[]).await;
         Ok(list)
     }
 }

@@ -104,9 +104,7 @@ impl Engine {
         }
         let text = serde_json::to_string(&host_config).map_err(anyhow::Error::from)?;
         self.store.set_container_host_config(&c.row.id, &text).await?;
-        self.events
-            .emit(tenant, "container", "update", &c.row.id, &[("image", &c.config.image), ("name", &c.row.name)])
-            .await;
+        self.emit_container(&c, "update", &[]).await;
         Ok(Vec::new())
     }
 }

@@ -3,11 +3,12 @@
 //! - **Running:** the container's root is `/proc/<pid>/root`. The pid is checked to still be
 //!   the container's (its `/proc/<pid>/cgroup` names the container) through the same
 //!   `/proc/<pid>` descriptor the root is opened from, so a recycled pid is never mistaken for
-//!   the container.
+//!   the container. A tenant's container (in a user namespace) is worked on from a thread of
+//!   its own with the file-system identity of the container's root (see `RootAccess::Running`).
 //! - **Stopped:** no merged view exists anywhere, so a dedicated thread unshares its mount
 //!   namespace (only that thread moves; never a tokio worker), makes `/` private so nothing
-//!   propagates to the host, mounts the overlay, runs the work and exits. The mount dies with
-//!   the thread's namespace; the host never sees it. The caller must make sure the container is
+//!   propagates to the host, mounts the overlay and binds the container's volumes on it, runs
+//!   the work and exits. The mounts die with the thread's namespace; the host never sees them. The caller must make sure the container is
 //!   not started meanwhile (overlayfs must not have the same upper directory mounted twice).
 
 use std::io::{self, Read};
@@ -19,8 +20,12 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 
+use crate::runtime::init::mounts::{bind, set_attributes};
+use crate::runtime::init::paths::{Create, ensure_in_root, open_in_root};
+use crate::runtime::init::premount::ContainerRootIdentity;
 use crate::runtime::init::rootfs::overlay_options;
 use crate::runtime::spec::RootfsSpec;
+use crate::runtime::userns::IdMapping;
 
 /// How to reach one container's merged root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +36,10 @@ pub enum RootAccess {
         pid: i32,
         /// Text that must appear in `/proc/<pid>/cgroup` (the container id).
         marker: String,
+        /// A user-namespaced container: the work runs (on a thread of its own) with the
+        /// file-system identity of the container's root, since host root has no id on its
+        /// idmapped layers and could create nothing there.
+        identity: Option<IdMapping>,
     },
     /// The container does not run: mount its overlay privately.
     Stopped {
@@ -42,7 +51,21 @@ pub enum RootAccess {
         work: PathBuf,
         /// An empty directory to mount on (the bundle's `rootfs/`).
         mount_point: PathBuf,
+        /// The container's volumes, parents first, bound where the container has them.
+        volumes: Vec<VolumeBind>,
     },
+}
+
+/// A volume of a stopped container, for its private view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeBind {
+    /// The volume's data directory on the host.
+    pub source: PathBuf,
+    /// Where the container has it (created in the container's layer when missing, as a start
+    /// would).
+    pub destination: String,
+    /// Mounted read-only.
+    pub readonly: bool,
 }
 
 /// Runs `work` with a descriptor of the container's root directory and returns what it
@@ -56,22 +79,35 @@ where
     F: FnOnce(BorrowedFd<'_>) -> Result<T, E> + Send,
 {
     match access {
-        RootAccess::Running { pid, marker } => {
+        RootAccess::Running { pid, marker, identity: None } => {
             let root = open_process_root(*pid, marker)?;
             work(root.as_fd())
         }
-        RootAccess::Stopped { lower, upper, work: workdir, mount_point } => {
+        RootAccess::Running { pid, marker, identity: Some(mapping) } => {
+            let root = open_process_root(*pid, marker)?;
+            std::thread::scope(|scope| {
+                let worker =
+                    std::thread::Builder::new().name("kapsel-userns-root".into()).spawn_scoped(scope, || {
+                        let _identity =
+                            ContainerRootIdentity::assume(mapping).map_err(|e| E::from(io::Error::other(e)))?;
+                        work(root.as_fd())
+                    })?;
+                worker.join().map_err(|_| E::from(io::Error::other("the root filesystem worker panicked")))?
+            })
+        }
+        RootAccess::Stopped { lower, upper, work: workdir, mount_point, volumes } => {
             let rootfs = RootfsSpec {
                 lower: lower.clone(),
                 upper: upper.clone(),
                 work: workdir.clone(),
                 merged: mount_point.clone(),
                 readonly: false,
+                idmapped: false,
             };
             std::thread::scope(|scope| {
                 let worker = std::thread::Builder::new()
                     .name("kapsel-rootfs".into())
-                    .spawn_scoped(scope, move || in_private_mount(&rootfs, work))?;
+                    .spawn_scoped(scope, move || in_private_mount(&rootfs, volumes, work))?;
                 worker.join().map_err(|_| E::from(io::Error::other("the root filesystem worker panicked")))?
             })
         }
@@ -93,8 +129,9 @@ fn open_process_root(pid: i32, marker: &str) -> io::Result<OwnedFd> {
     openat(&proc_dir, "root", dir_flags, Mode::empty()).map_err(|_| gone())
 }
 
-/// On the calling (dedicated) thread: a private mount namespace, the overlay in it, the work.
-fn in_private_mount<T, E, F>(rootfs: &RootfsSpec, work: F) -> Result<T, E>
+/// On the calling (dedicated) thread: a private mount namespace, the overlay and the volumes
+/// in it, the work.
+fn in_private_mount<T, E, F>(rootfs: &RootfsSpec, volumes: &[VolumeBind], work: F) -> Result<T, E>
 where
     E: From<io::Error>,
     F: FnOnce(BorrowedFd<'_>) -> Result<T, E>,
@@ -113,13 +150,39 @@ where
     let opened = nix::fcntl::open(&rootfs.merged, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(context("opening the container's root filesystem"));
     let result = match opened {
-        Ok(root) => work(root.as_fd()),
+        Ok(root) => match bind_volumes(root.as_fd(), volumes) {
+            Ok(()) => work(root.as_fd()),
+            Err(e) => Err(e.into()),
+        },
         Err(e) => Err(e.into()),
     };
     // The namespace (and the mount) dies with this thread anyway; detaching now frees the
     // overlay as soon as the last descriptor closes.
     let _ = nix::mount::umount2(&rootfs.merged, MntFlags::MNT_DETACH);
     result
+}
+
+/// Binds each volume on its destination inside the private root (resolved in the root, so a
+/// symlink in the container cannot aim the bind at the host's files).
+fn bind_volumes(root: BorrowedFd<'_>, volumes: &[VolumeBind]) -> io::Result<()> {
+    let failed =
+        |what: String| move |e: nix::errno::Errno| io::Error::new(io::Error::from(e).kind(), format!("{what}: {e}"));
+    for volume in volumes {
+        let source =
+            nix::fcntl::open(&volume.source, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(failed(format!("opening the volume {}", volume.source.display())))?;
+        let target = ensure_in_root(root, &volume.destination, Create::Dir)
+            .map_err(failed(format!("the volume's mount point {}", volume.destination)))?;
+        bind(source.as_fd(), target.as_fd(), false)
+            .map_err(failed(format!("binding the volume on {}", volume.destination)))?;
+        if volume.readonly {
+            let mounted = open_in_root(root, &volume.destination, OFlag::O_PATH)
+                .map_err(failed(format!("reopening {}", volume.destination)))?;
+            set_attributes(mounted.as_fd(), MsFlags::MS_RDONLY, false)
+                .map_err(failed(format!("making {} read-only", volume.destination)))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -149,6 +212,7 @@ mod tests {
             upper: base.join("upper"),
             work: base.join("work"),
             mount_point: base.join("rootfs"),
+            volumes: Vec::new(),
         };
         let seen = with_container_root(&access, |root| -> io::Result<Vec<String>> {
             // Inside the worker the overlay is mounted; the daemon's other threads don't see it.
@@ -167,9 +231,10 @@ mod tests {
     #[test]
     fn a_process_outside_the_container_is_refused() {
         let me = std::process::id() as i32;
-        let err = with_container_root(&RootAccess::Running { pid: me, marker: "no-such-container".into() }, |_| {
-            Ok::<_, io::Error>(())
-        })
+        let err = with_container_root(
+            &RootAccess::Running { pid: me, marker: "no-such-container".into(), identity: None },
+            |_| Ok::<_, io::Error>(()),
+        )
         .unwrap_err();
         assert!(err.to_string().contains("gone"), "{err}");
     }

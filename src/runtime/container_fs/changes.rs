@@ -97,9 +97,14 @@ pub fn upper_changes(upper: &Path, lower: &[PathBuf]) -> io::Result<Vec<Change>>
 /// Writes the changes as a layer tarball: added and modified entries from `upper` (a
 /// directory's header without its contents: those that changed are changes of their own),
 /// deleted ones as `.wh.` whiteout files. `changes` must be sorted (parents first).
-pub fn write_layer<W: Write>(upper: &Path, changes: &[Change], out: W) -> io::Result<W> {
+pub fn write_layer<W: Write>(
+    upper: &Path,
+    changes: &[Change],
+    out: W,
+    owners: Option<crate::runtime::userns::IdMapping>,
+) -> io::Result<W> {
     let upper_dir = open_path_dir(upper)?;
-    let mut writer = TarWriter::new(out);
+    let mut writer = TarWriter::new(out).with_owners(owners);
     let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     for change in changes {
         let Some((last, parents)) = change.components.split_last() else {
@@ -604,7 +609,7 @@ mod tests {
         let mut changes = upper_changes(&l.at("upper", ""), &[l.at("bottom", "")]).unwrap();
         changes.push(Change { components: vec!["etc".into(), "motd".into()], kind: ChangeKind::Deleted });
         changes.sort_by_key(Change::path_bytes);
-        let tar = write_layer(&l.at("upper", ""), &changes, Vec::new()).unwrap();
+        let tar = write_layer(&l.at("upper", ""), &changes, Vec::new(), None).unwrap();
         let names: Vec<String> = super::super::pack::entry_names(&tar[..])
             .unwrap()
             .into_iter()

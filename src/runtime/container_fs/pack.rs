@@ -21,6 +21,7 @@ use tar::{EntryType, Header};
 use super::fsutil::{self, Stat, capability_at, is_kernel_fs, list_dir, open_dir_at, open_file_at, stat_at};
 use super::stat::{ContainerPath, PathStat};
 use crate::runtime::init::paths::open_in_root;
+use crate::runtime::userns::IdMapping;
 
 /// Bytes a ustar/GNU header holds for a name or link target.
 const NAME_FIELD: usize = 100;
@@ -43,12 +44,21 @@ pub struct TarWriter<W: Write> {
     builder: tar::Builder<W>,
     /// (device, inode) of files with several links → the name they were first archived under.
     hardlinks: HashMap<(u64, u64), Vec<u8>>,
+    /// A user-namespaced container's mapping: owners are recorded as the container sees them.
+    owners: Option<IdMapping>,
 }
 
 impl<W: Write> TarWriter<W> {
     /// A writer onto `out`.
     pub fn new(out: W) -> TarWriter<W> {
-        TarWriter { builder: tar::Builder::new(out), hardlinks: HashMap::new() }
+        TarWriter { builder: tar::Builder::new(out), hardlinks: HashMap::new(), owners: None }
+    }
+
+    /// Records owners as a user-namespaced container with `mapping` sees them (host ids of its
+    /// range become its own), when there is a mapping.
+    pub fn with_owners(mut self, mapping: Option<IdMapping>) -> TarWriter<W> {
+        self.owners = mapping;
+        self
     }
 
     /// Appends the file `name` in `dir` (`dir` itself when `name` is empty), already statted as
@@ -67,7 +77,7 @@ impl<W: Write> TarWriter<W> {
         if stat.is_dir() && !archive_name.ends_with(b"/") {
             archive_name.push(b'/');
         }
-        let mut header = base_header(stat);
+        let mut header = base_header(stat, self.owners.as_ref());
         let kind = match stat.file_type() {
             libc::S_IFDIR => EntryType::Directory,
             libc::S_IFREG => EntryType::Regular,
@@ -194,11 +204,12 @@ impl<W: Write> TarWriter<W> {
 }
 
 /// A header with the metadata every entry type shares.
-fn base_header(stat: &Stat) -> Header {
+fn base_header(stat: &Stat, owners: Option<&IdMapping>) -> Header {
+    let (uid, gid) = owners.map_or((stat.uid, stat.gid), |m| m.unshift_owner(stat.uid, stat.gid));
     let mut header = Header::new_gnu();
     header.set_mode(stat.mode & 0o7777);
-    header.set_uid(u64::from(stat.uid));
-    header.set_gid(u64::from(stat.gid));
+    header.set_uid(u64::from(uid));
+    header.set_gid(u64::from(gid));
     header.set_mtime(stat.mtime_sec.max(0) as u64);
     header.set_size(0);
     header
@@ -212,8 +223,9 @@ pub fn write_path_archive<W: Write>(
     path: &ContainerPath,
     stat: &PathStat,
     out: W,
+    owners: Option<IdMapping>,
 ) -> io::Result<W> {
-    let mut writer = TarWriter::new(out);
+    let mut writer = TarWriter::new(out).with_owners(owners);
     let base = path.base_name();
     let base = if base == "/" { String::new() } else { base };
     if stat.is_dir() {
@@ -238,8 +250,8 @@ pub fn write_path_archive<W: Write>(
 
 /// Archives the whole root for `docker export`: every entry named relative to the root
 /// (`bin/`, `bin/sh`), without the root itself, and nothing of the mounts below it.
-pub fn write_export<W: Write>(root: BorrowedFd<'_>, out: W) -> io::Result<W> {
-    let mut writer = TarWriter::new(out);
+pub fn write_export<W: Write>(root: BorrowedFd<'_>, out: W, owners: Option<IdMapping>) -> io::Result<W> {
+    let mut writer = TarWriter::new(out).with_owners(owners);
     let root_stat = stat_at(root, OsStr::new(""))?;
     walk(&mut writer, root, b"", Boundary::Mount(root_stat.mnt_id))?;
     writer.finish()
@@ -318,7 +330,7 @@ mod tests {
     fn archive(root: &OwnedFd, path: &str) -> Vec<(String, EntryType)> {
         let path = ContainerPath::parse(path);
         let stat = super::super::stat::stat_path(root.as_fd(), &path).unwrap();
-        let bytes = write_path_archive(root.as_fd(), &path, &stat, Vec::new()).unwrap();
+        let bytes = write_path_archive(root.as_fd(), &path, &stat, Vec::new(), None).unwrap();
         entry_names(&bytes[..]).unwrap().into_iter().map(|(n, k)| (n.to_string_lossy().into_owned(), k)).collect()
     }
 
@@ -362,7 +374,7 @@ mod tests {
         let root = open_root(dir.path());
         let path = ContainerPath::parse("/etc/passwd");
         let stat = super::super::stat::stat_path(root.as_fd(), &path).unwrap();
-        let bytes = write_path_archive(root.as_fd(), &path, &stat, Vec::new()).unwrap();
+        let bytes = write_path_archive(root.as_fd(), &path, &stat, Vec::new(), None).unwrap();
         let mut archive = tar::Archive::new(&bytes[..]);
         let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
         let mut text = String::new();
@@ -375,7 +387,7 @@ mod tests {
     fn export_names_entries_relative_to_the_root() {
         let dir = tree();
         let root = open_root(dir.path());
-        let bytes = write_export(root.as_fd(), Vec::new()).unwrap();
+        let bytes = write_export(root.as_fd(), Vec::new(), None).unwrap();
         let entries = entry_names(&bytes[..]).unwrap();
         let names: Vec<String> = entries.iter().map(|(n, _)| n.to_string_lossy().into_owned()).collect();
         assert_eq!(names[..3], ["escape", "etc/", "etc/conf.d/"]);

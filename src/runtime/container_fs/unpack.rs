@@ -46,6 +46,9 @@ pub struct UnpackOptions {
     pub no_overwrite_dir_non_dir: bool,
     /// Own every entry by this uid and gid instead of the archive's (`docker cp -a`).
     pub owner: Option<(u32, u32)>,
+    /// A user-namespaced container whose files are seen with host ids: owners (the archive's,
+    /// or `owner`) are the container's and are moved into its host range.
+    pub shift: Option<crate::runtime::userns::IdMapping>,
 }
 
 /// Why an extraction failed.
@@ -170,6 +173,7 @@ impl Unpacker {
             Some(owner) => owner,
             None => (header.uid().unwrap_or(0) as u32, header.gid().unwrap_or(0) as u32),
         };
+        let (uid, gid) = self.options.shift.map_or((uid, gid), |m| m.shift_owner(uid, gid));
         let mtime = TimeSpec::new(header.mtime().unwrap_or(0) as i64, 0);
         let perm = Mode::from_bits_truncate(mode & 0o777);
         match kind {
@@ -498,7 +502,7 @@ mod tests {
         }
 
         fn unpack(&self, dir: &str, tar: RawTar) -> Result<(), UnpackError> {
-            let options = UnpackOptions { no_overwrite_dir_non_dir: true, owner: None };
+            let options = UnpackOptions { no_overwrite_dir_non_dir: true, owner: None, shift: None };
             unpack_into(self.root.as_fd(), dir, &tar.bytes()[..], &options)
         }
 
@@ -599,7 +603,7 @@ mod tests {
         assert!(err.to_string().contains("cannot overwrite directory"), "{err}");
         let err = f.unpack("/tmp", RawTar::new().dir("f/")).unwrap_err();
         assert!(err.to_string().contains("cannot overwrite non-directory"), "{err}");
-        let allowed = UnpackOptions { no_overwrite_dir_non_dir: false, owner: Some((7, 8)) };
+        let allowed = UnpackOptions { no_overwrite_dir_non_dir: false, owner: Some((7, 8)), shift: None };
         unpack_into(f.root.as_fd(), "/tmp", &RawTar::new().file("d", b"now a file").bytes()[..], &allowed).unwrap();
         let meta = std::fs::metadata(f.base().join("root/tmp/d")).unwrap();
         assert!(meta.is_file());

@@ -145,6 +145,22 @@ pub fn apply(caps: u64) -> Result<()> {
     Errno::result(rc).map(drop).context(|| "setting the capability sets".to_string())
 }
 
+/// Makes every permitted capability effective again (after a switch of the file-system uid away
+/// from 0, which the kernel answers by clearing the file capabilities from the effective set).
+pub fn raise_effective() -> Result<()> {
+    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and two data words are what capget v3 reads and writes.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    Errno::result(rc).context(|| "reading the capability sets".to_string())?;
+    for word in &mut data {
+        word.effective = word.permitted;
+    }
+    // SAFETY: header and two data words are what capset v3 reads.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+    Errno::result(rc).map(drop).context(|| "raising the effective capabilities".to_string())
+}
+
 /// Empties the ambient set: nothing is raised automatically across exec.
 pub fn clear_ambient() -> Result<()> {
     // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL has no pointers.

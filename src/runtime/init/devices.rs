@@ -36,8 +36,14 @@ const HOST_SKIP: &[&str] =
     &["pts", "shm", "mqueue", "fd", "console", "ptmx", "core", "stdin", "stdout", "stderr", ".lxc", ".udev"];
 
 /// Fills a freshly mounted, empty /dev tmpfs (`dev`): nodes, links and mount-point directories.
-pub fn populate(dev: BorrowedFd<'_>, privileged: bool) -> Result<()> {
+/// In a user namespace, where mknod is refused, the host's nodes are bound onto empty files
+/// instead (as runc does for rootless containers).
+pub fn populate(dev: BorrowedFd<'_>, privileged: bool, user_namespace: bool) -> Result<()> {
     for &(name, major, minor) in DEFAULT_DEVICES {
+        if user_namespace {
+            bind_host_node(dev, name, major, minor)?;
+            continue;
+        }
         mknodat(dev, name, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
             .context(|| format!("creating /dev/{name}"))?;
     }
@@ -51,6 +57,27 @@ pub fn populate(dev: BorrowedFd<'_>, privileged: bool) -> Result<()> {
         copy_host_devices(Path::new("/dev"), "", dev)?;
     }
     Ok(())
+}
+
+/// Binds the host's `/dev/<name>` (checked to be the char device major:minor) onto a new empty
+/// file `<name>` in `dev`.
+fn bind_host_node(dev: BorrowedFd<'_>, name: &str, major_number: u64, minor_number: u64) -> Result<()> {
+    let host = format!("/dev/{name}");
+    let source = nix::fcntl::open(host.as_str(), OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+        .context(|| format!("opening the host's {host}"))?;
+    let stat = fstat(&source).context(|| format!("inspecting the host's {host}"))?;
+    let kind = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
+    if kind != SFlag::S_IFCHR || major(stat.st_rdev) != major_number || minor(stat.st_rdev) != minor_number {
+        return Err(InitError::Setup(format!("the host's {host} is not the device {major_number}:{minor_number}")));
+    }
+    let target = openat(
+        dev,
+        name,
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o666),
+    )
+    .context(|| format!("creating /dev/{name}"))?;
+    mounts::bind(source.as_fd(), target.as_fd(), false).context(|| format!("binding the host's {host}"))
 }
 
 /// Opens the container's /dev/null and checks it is really the null device (char 1:3), so masking
@@ -95,20 +122,26 @@ pub fn open_terminal(pts: BorrowedFd<'_>) -> Result<OwnedFd> {
 }
 
 /// Binds the terminal on fd 0 (the pty slave) over /dev/console, as runc does for `-t`. Runs
-/// before pivot_root: the slave is bound from its path in this mount namespace (a bind straight
-/// from fd 0 would use the shim's namespace's mount, which the kernel refuses), checked to be
-/// the very device fd 0 is.
-pub fn bind_console(dev: BorrowedFd<'_>) -> Result<()> {
+/// before pivot_root: the slave is opened as `pts/<n>` below this /dev (`dev`), with `n` the
+/// number of `master`'s slave, and checked to be the very device fd 0 is — so the bind source
+/// is in this mount namespace and no host path is walked (which a user-namespaced container's
+/// root could not).
+pub fn bind_console(dev: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
+    use std::os::fd::AsRawFd;
     // SAFETY: fd 0 is the container's stdin, open for the whole life of init.
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
     let terminal = fstat(stdin).context(|| "inspecting the terminal on stdin".to_string())?;
-    let path = std::fs::read_link("/proc/self/fd/0").context(|| "finding the terminal's path".to_string())?;
-    let source = nix::fcntl::open(&path, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-        .context(|| format!("opening the terminal {}", path.display()))?;
-    let found = fstat(&source).context(|| format!("inspecting {}", path.display()))?;
+    let mut number: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int through the pointer, which outlives the call.
+    let rc = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) };
+    Errno::result(rc).context(|| "finding the terminal's number".to_string())?;
+    let path = format!("pts/{number}");
+    let source = openat(dev, path.as_str(), OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+        .context(|| format!("opening the terminal /dev/{path}"))?;
+    let found = fstat(&source).context(|| format!("inspecting /dev/{path}"))?;
     let is_char = SFlag::from_bits_truncate(found.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_char || found.st_rdev != terminal.st_rdev {
-        return Err(InitError::Setup(format!("{} is not the terminal on stdin", path.display())));
+        return Err(InitError::Setup(format!("/dev/{path} is not the terminal on stdin")));
     }
     let target = openat(
         dev,

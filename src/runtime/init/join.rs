@@ -1,8 +1,11 @@
 //! `kapsel exec <dir>`: a process that becomes part of a running container (`docker exec`).
 //! The shim starts it exactly as it starts `kapsel init`, with the same sync protocol; instead
-//! of creating namespaces it joins the container's (every one but mount first, mount last, as
-//! runc does), forks so that the process is inside the PID namespace, and then applies the
-//! same user, capabilities and no_new_privs as the container before it execs.
+//! of creating namespaces it joins the container's (every one but mount first, mount next, as
+//! runc does, and a tenant's user namespace last: joining it first would leave no privilege
+//! over the namespaces the host owns), forks so that the process is inside the PID namespace,
+//! and then applies the same user, capabilities and no_new_privs as the container before it
+//! execs. In a user namespace that user is mapped, so the process runs as the tenant's host
+//! uid outside.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -15,10 +18,11 @@ use nix::unistd::ForkResult;
 use super::error::{Context, InitError, Result};
 use super::exec::{self, Command};
 use super::sync::{self, SyncChannel};
-use super::{capabilities, devices, report, rlimits, switch_user, user};
+use super::{capabilities, confine, devices, report, rlimits, switch_user, user};
 use crate::runtime::spec::{EXEC_SPEC_FILE, ExecSpec};
 
-/// The namespaces an exec joins, mount last (joining it changes the root to the container's).
+/// The namespaces an exec joins, in order: mount after the others (joining it changes the root
+/// to the container's), user last (after it, nothing the host owns could be joined).
 const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("ipc", CloneFlags::CLONE_NEWIPC),
     ("uts", CloneFlags::CLONE_NEWUTS),
@@ -26,6 +30,7 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("pid", CloneFlags::CLONE_NEWPID),
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ("mnt", CloneFlags::CLONE_NEWNS),
+    ("user", CloneFlags::CLONE_NEWUSER),
 ];
 
 /// Runs an exec with the process's argv (`<exe> exec <dir>`); returns only by exec'ing.
@@ -90,16 +95,29 @@ fn enter(sync: &SyncChannel, spec: &ExecSpec) -> Result<bool> {
             targets.push((fd, *flag));
         }
     }
+    // Inside a user namespace a hard limit can no longer be raised: make room first.
+    rlimits::raise_hard_limits(&spec.process.rlimits)?;
     for (fd, flag) in &targets {
         setns(fd.as_fd(), *flag).context(|| format!("joining the container's {flag:?} namespace"))?;
     }
+    // The child waits on this pipe until the parent has sent its pid, so `pid` is always the
+    // shim's first message (the child's `console` or `ready` must not overtake it).
+    let (gate_read, gate_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).context(|| "creating the stage pipe".to_string())?;
     // SAFETY: this process is single-threaded, so the child may run any code.
     match unsafe { nix::unistd::fork() }.context(|| "forking into the PID namespace".to_string())? {
         ForkResult::Parent { child } => {
+            drop(gate_read);
             sync.send(&sync::InitMessage::Pid(child.as_raw()).encode())?;
+            drop(gate_write);
             Ok(false)
         }
-        ForkResult::Child => Ok(true),
+        ForkResult::Child => {
+            drop(gate_write);
+            // EOF once the parent sent the pid and closed its end (or died).
+            let _ = std::io::Read::read(&mut std::fs::File::from(gate_read), &mut [0u8; 1]);
+            Ok(true)
+        }
     }
 }
 
@@ -124,6 +142,8 @@ fn build(sync: &SyncChannel, spec: &ExecSpec) -> Result<Command> {
     nix::sys::stat::umask(Mode::from_bits_truncate(process.umask as libc::mode_t));
     let env = exec::command_env(&process.env, &user.home);
     let entered = nix::unistd::chdir(cwd).is_ok();
+    confine::exec_labels(confine::open_procfs()?.as_fd(), process)?;
+    confine::seccomp_before_user_switch(process)?;
     switch_user(&user, caps)?;
     if !entered {
         nix::unistd::chdir(cwd).context(|| format!("chdir to cwd (\"{cwd}\") set in config.json failed"))?;
@@ -135,5 +155,7 @@ fn build(sync: &SyncChannel, spec: &ExecSpec) -> Result<Command> {
     }
     sync.send(sync::READY)?;
     sync.expect(sync::GO)?;
-    Command::prepare(&process.args, &env)
+    let command = Command::prepare(&process.args, &env)?;
+    confine::seccomp_before_exec(process)?;
+    Ok(command)
 }

@@ -4,13 +4,16 @@
 //! (no tokio, no threads), so it may fork and unshare freely.
 //!
 //! Stage 1 (the process the shim spawned) waits for `cgroup-ok`, enters the namespaces and forks
-//! stage 2, reports `pid <n>` and exits. Stage 2 — PID 1 of the new PID namespace — builds the
+//! stage 2, reports `pid <n>` and exits. With a user namespace (tenants' containers), stage 1
+//! first mounts the root filesystem while still privileged (`premount`), then enters the user
+//! namespace (`userns`) before it creates the others, so that they belong to it. Stage 2 — PID 1 of the new PID namespace — builds the
 //! root filesystem, pivots into it, applies the limits and the user and capabilities, reports
 //! `ready`, waits for `go` and execs the command (or, with `--init`, supervises it as a child).
 //! Any failure is reported as `error <message>` or `exec-error <message>` (see `sync`).
 
 pub mod capabilities;
 pub mod cgroupfs;
+pub mod confine;
 pub mod devices;
 pub mod error;
 pub mod exec;
@@ -20,12 +23,14 @@ pub mod mounts;
 pub mod namespaces;
 pub mod network;
 pub mod paths;
+pub mod premount;
 pub mod procfs;
 pub mod reaper;
 pub mod rlimits;
 pub mod rootfs;
 pub mod sync;
 pub mod user;
+pub mod userns;
 
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -52,8 +57,9 @@ pub fn main(args: &[String]) -> ! {
 enum Stage {
     /// Stage 1 itself, done: it reported stage 2's pid and exits 0.
     Reported,
-    /// Stage 2, inside the new namespaces: builds and runs the container.
-    Container,
+    /// Stage 2, inside the new namespaces: builds and runs the container, with the bind
+    /// sources stage 1 resolved (a user-namespaced container's; empty otherwise).
+    Container(Vec<Option<std::os::fd::OwnedFd>>),
 }
 
 /// Init from the top; the exit status when init does not exec.
@@ -76,7 +82,7 @@ fn run(args: &[String]) -> i32 {
     };
     match stage1(&sync, &spec) {
         Ok(Stage::Reported) => 0,
-        Ok(Stage::Container) => stage2(sync, &spec),
+        Ok(Stage::Container(sources)) => stage2(sync, &spec, &sources),
         Err(err) => report(&sync, err),
     }
 }
@@ -104,9 +110,15 @@ pub(crate) fn report(sync: &SyncChannel, err: InitError) -> i32 {
 fn stage1(sync: &SyncChannel, spec: &ContainerSpec) -> Result<Stage> {
     sync.expect(sync::CGROUP_OK)?;
     namespaces::join(&spec.namespaces)?;
-    // User namespaces (later): unshare(CLONE_NEWUSER) here, ask the shim to write the id maps,
-    // wait for its answer, setresuid/setresgid(0) — before the other namespaces are created, so
-    // that they belong to the new user namespace.
+    let mut sources = Vec::new();
+    if let Some(mapping) = &spec.user_namespace {
+        // Inside the user namespace a hard limit can no longer be raised: make room first.
+        rlimits::raise_hard_limits(&spec.process.rlimits)?;
+        premount::mount_rootfs(&spec.rootfs, &spec.bundle, mapping)?;
+        sources = premount::bind_sources(&spec.mounts)?;
+        // Before the other namespaces are created, so that they belong to it.
+        userns::enter(sync, mapping, &spec.namespaces)?;
+    }
     namespaces::create(namespaces::unshare_flags(&spec.namespaces))?;
 
     // Stage 2 waits on this pipe until stage 1 has sent its pid, so `pid` always comes first.
@@ -124,15 +136,15 @@ fn stage1(sync: &SyncChannel, spec: &ContainerSpec) -> Result<Stage> {
             drop(gate_write);
             // EOF once stage 1 sent the pid and closed its end (or died).
             let _ = std::fs::File::from(gate_read).read(&mut [0u8; 1]);
-            Ok(Stage::Container)
+            Ok(Stage::Container(sources))
         }
     }
 }
 
 /// Stage 2: build the container, wait for `go`, run the command; the exit status when the
 /// command could not be started (or, with `--init`, the command's own status).
-fn stage2(sync: SyncChannel, spec: &ContainerSpec) -> i32 {
-    let command = match build(&sync, spec) {
+fn stage2(sync: SyncChannel, spec: &ContainerSpec, sources: &[Option<std::os::fd::OwnedFd>]) -> i32 {
+    let command = match build(&sync, spec, sources) {
         Ok(command) => command,
         Err(err) => return report(&sync, err),
     };
@@ -145,14 +157,14 @@ fn stage2(sync: SyncChannel, spec: &ContainerSpec) -> i32 {
 
 /// Everything between the fork and the exec, in runc's order; returns the command to run once
 /// the shim said `go`.
-fn build(sync: &SyncChannel, spec: &ContainerSpec) -> Result<Command> {
+fn build(sync: &SyncChannel, spec: &ContainerSpec, sources: &[Option<std::os::fd::OwnedFd>]) -> Result<Command> {
     let process = &spec.process;
     let caps = capabilities::parse_set(&process.capabilities).map_err(InitError::Setup)?;
     nix::unistd::setsid().context(|| "setsid".to_string())?;
     // Modes of what init creates are exact; the container's umask comes right before the exec.
     nix::sys::stat::umask(Mode::empty());
 
-    let rootfs::PreparedRoot { root: new_root, proc, dev_null, console } = rootfs::build(spec)?;
+    let rootfs::PreparedRoot { root: new_root, proc, dev_null, console } = rootfs::build(spec, sources)?;
     if let Some(master) = console {
         sync.send_fd(sync::CONSOLE, master.as_fd())?;
     }
@@ -172,6 +184,7 @@ fn build(sync: &SyncChannel, spec: &ContainerSpec) -> Result<Command> {
     if let Some(adj) = process.oom_score_adj {
         procfs::write_oom_score_adj(proc.as_fd(), adj)?;
     }
+    confine::exec_labels(proc.as_fd(), process)?;
     let passwd = read_etc_file(root.as_fd(), "/etc/passwd")?;
     let group = read_etc_file(root.as_fd(), "/etc/group")?;
     let user = user::resolve(&process.user, &process.additional_groups, passwd.as_deref(), group.as_deref())
@@ -189,6 +202,7 @@ fn build(sync: &SyncChannel, spec: &ContainerSpec) -> Result<Command> {
     // As root first (runc does the same); again as the user when root could not (e.g. EACCES on
     // root-squashed storage), so the user's own permissions decide.
     let entered = nix::unistd::chdir(cwd).is_ok();
+    confine::seccomp_before_user_switch(process)?;
     switch_user(&user, caps)?;
     if !entered {
         nix::unistd::chdir(cwd).context(|| format!("chdir to {cwd}"))?;
@@ -201,7 +215,9 @@ fn build(sync: &SyncChannel, spec: &ContainerSpec) -> Result<Command> {
 
     sync.send(sync::READY)?;
     sync.expect(sync::GO)?;
-    Command::prepare(&process.args, &env)
+    let command = Command::prepare(&process.args, &env)?;
+    confine::seccomp_before_exec(process)?;
+    Ok(command)
 }
 
 /// Host and domain name in the container's own UTS namespace (empty: left as inherited).

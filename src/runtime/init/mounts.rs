@@ -1,7 +1,7 @@
 //! Mount primitives that act on fds obtained by in-root resolution (see `paths`), plus the
 //! parsing of Docker-style mount option lists.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::mount::MsFlags;
@@ -36,6 +36,46 @@ pub fn bind(source: BorrowedFd<'_>, target: BorrowedFd<'_>, recursive: bool) -> 
         flags |= MsFlags::MS_REC;
     }
     nix::mount::mount(Some(fd_path(source).as_str()), fd_path(target).as_str(), None::<&str>, flags, None::<&str>)
+}
+
+/// `open_tree(2)` flag: clone the mount instead of opening it (linux/mount.h).
+const OPEN_TREE_CLONE: libc::c_uint = 0x1;
+/// `move_mount(2)` flags: the source, and the target, are the descriptors themselves.
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+
+/// A detached copy of the mount at `path` (the subtree below it, with every mount below it too
+/// when recursive), as a descriptor: a bind whose source is resolved now, with this process's
+/// privileges and in its mount namespace, and attached later with `attach`, possibly from
+/// another mount namespace.
+pub fn clone_tree(path: &std::path::Path, recursive: bool) -> Result<OwnedFd, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: a valid C string; the returned fd is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c_path.as_ptr(), flags) };
+    let fd = Errno::result(fd)?;
+    // SAFETY: open_tree returned a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Attaches a detached tree (from `clone_tree`) onto the inode `target` refers to.
+pub fn attach(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: valid descriptors and empty C strings.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(rc).map(drop)
 }
 
 /// Sets read-only/nosuid/nodev/noexec (as MsFlags) on the mount whose root `mount_root` is, and

@@ -1,9 +1,9 @@
 //! Stage 1's namespace work: join the namespaces the spec names by path, then unshare the new
 //! ones. The PID namespace only applies to children, which is why stage 1 forks stage 2 after.
 //!
-//! Order, as runc's nsexec: joins (setns) first, then — in a later issue — `unshare(CLONE_NEWUSER)`
-//! plus the shim writing the id maps, then everything else, so the new namespaces are owned by
-//! the new user namespace.
+//! Order, as runc's nsexec: joins (setns) first, then — for tenants' containers —
+//! `unshare(CLONE_NEWUSER)` plus the shim writing the id maps (see `userns`), then everything
+//! else, so the new namespaces are owned by the new user namespace.
 
 use nix::fcntl::OFlag;
 use nix::sched::{CloneFlags, setns, unshare};

@@ -39,6 +39,11 @@ pub fn write_oom_score_adj(proc: BorrowedFd<'_>, value: i32) -> Result<()> {
     })
 }
 
+/// Writes one of init's own files under `/proc/<pid>/` (e.g. `attr/exec`).
+pub fn write_own(proc: BorrowedFd<'_>, relative: &str, value: &str) -> std::result::Result<(), String> {
+    write_beneath(proc, &format!("{}/{relative}", std::process::id()), value)
+}
+
 /// Opens `relative` beneath the procfs root without symlinks or mount crossings and writes
 /// `value` in one write.
 fn write_beneath(proc: BorrowedFd<'_>, relative: &str, value: &str) -> std::result::Result<(), String> {

@@ -57,6 +57,35 @@ pub fn apply(limits: &[RlimitSpec]) -> Result<()> {
     Ok(())
 }
 
+/// Raises the hard limits `limits` ask beyond the current ones, leaving soft limits alone: done
+/// while still privileged on the host, before entering a user namespace (where raising a hard
+/// limit is refused); `apply` then sets the exact limits from inside, which only lowers.
+pub fn raise_hard_limits(limits: &[RlimitSpec]) -> Result<()> {
+    for limit in limits {
+        let name = limit.name.trim().to_ascii_lowercase();
+        let name = name.strip_prefix("rlimit_").unwrap_or(&name);
+        let resource =
+            resource(name).ok_or_else(|| InitError::Setup(format!("unknown ulimit name {:?}", limit.name)))?;
+        let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: current is a valid, writable rlimit.
+        Errno::result(unsafe { libc::getrlimit(resource, &mut current) })
+            .map_err(|e| InitError::Setup(format!("reading ulimit {name}: {}", errno_text(e))))?;
+        if limit.hard <= current.rlim_max {
+            continue;
+        }
+        let value = libc::rlimit { rlim_cur: current.rlim_cur, rlim_max: limit.hard };
+        // SAFETY: value is a valid rlimit for the duration of the call.
+        Errno::result(unsafe { libc::setrlimit(resource, &value) }).map_err(|e| {
+            InitError::Setup(format!(
+                "raising the hard ulimit {name} to {}: {} (it needs CAP_SYS_RESOURCE)",
+                limit.hard,
+                errno_text(e)
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +103,14 @@ mod tests {
         let err = apply(&[RlimitSpec { name: "nofile".into(), soft: 10, hard: 5 }]).unwrap_err();
         assert!(err.to_string().starts_with("setting ulimit nofile=10:5:"), "{err}");
         assert!(apply(&[RlimitSpec { name: "nope".into(), soft: 1, hard: 1 }]).is_err());
+    }
+
+    #[test]
+    fn hard_limits_at_or_below_the_current_ones_are_left_alone() {
+        let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: current is a valid, writable rlimit.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut current) }, 0);
+        raise_hard_limits(&[RlimitSpec { name: "nofile".into(), soft: 1, hard: current.rlim_max }]).unwrap();
+        assert!(raise_hard_limits(&[RlimitSpec { name: "nope".into(), soft: 1, hard: 1 }]).is_err());
     }
 }

@@ -35,7 +35,9 @@ pub struct PreparedRoot {
 }
 
 /// Builds every mount of the container below `spec.rootfs.merged`, in Docker's order.
-pub fn build(spec: &ContainerSpec) -> Result<PreparedRoot> {
+/// `sources` holds, for a user-namespaced container, the detached bind source of each of the
+/// spec's mounts (see `premount`); it is empty otherwise.
+pub fn build(spec: &ContainerSpec, sources: &[Option<OwnedFd>]) -> Result<PreparedRoot> {
     // Nothing mounted from here on may propagate back to the host (its "/" may be shared).
     nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
         .context(|| "making / a recursive slave".to_string())?;
@@ -45,7 +47,14 @@ pub fn build(spec: &ContainerSpec) -> Result<PreparedRoot> {
     let self_cgroup =
         std::fs::read_to_string("/proc/self/cgroup").context(|| "reading /proc/self/cgroup".to_string())?;
 
-    let root = mount_overlay(&spec.rootfs)?;
+    let root = if spec.user_namespace.is_some() {
+        // Mounted by stage 1 (see `premount`), which left it as the working directory: the
+        // container's root may not walk the daemon's directories to it.
+        premounted_root(&spec.rootfs)?
+    } else {
+        mount_overlay(&spec.rootfs)?;
+        open_root(&spec.rootfs)?
+    };
     let proc = mount_proc(root.as_fd())?;
     let (dev_null, console) = mount_dev(root.as_fd(), spec)?;
     mount_sys(root.as_fd(), spec.privileged)?;
@@ -56,8 +65,9 @@ pub fn build(spec: &ContainerSpec) -> Result<PreparedRoot> {
         spec.namespaces.host_cgroup,
         !spec.privileged,
     )?;
-    for mount in &spec.mounts {
-        mount_one(root.as_fd(), mount)?;
+    for (index, mount) in spec.mounts.iter().enumerate() {
+        let source = sources.get(index).and_then(Option::as_ref).map(AsFd::as_fd);
+        mount_one(root.as_fd(), mount, source)?;
     }
     Ok(PreparedRoot { root, proc, dev_null, console })
 }
@@ -91,8 +101,8 @@ pub fn overlay_options(rootfs: &RootfsSpec) -> Result<String> {
     Ok(data)
 }
 
-/// Mounts the overlay at `merged` (a daemon-owned host path) and opens it as the new root.
-fn mount_overlay(rootfs: &RootfsSpec) -> Result<OwnedFd> {
+/// Mounts the overlay at `merged` (a daemon-owned host path).
+pub fn mount_overlay(rootfs: &RootfsSpec) -> Result<()> {
     let data = overlay_options(rootfs)?;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -100,7 +110,41 @@ fn mount_overlay(rootfs: &RootfsSpec) -> Result<OwnedFd> {
         .create(&rootfs.merged)
         .context(|| format!("creating {}", rootfs.merged.display()))?;
     nix::mount::mount(Some("overlay"), &rootfs.merged, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
-        .context(|| format!("mounting the overlay rootfs ({data})"))?;
+        .context(|| format!("mounting the overlay rootfs ({data})"))
+}
+
+/// The overlay stage 1 mounted, which is this process's working directory. Having come from
+/// stage 1's more privileged mount namespace it is locked here, and pivot_root refuses a locked
+/// mount: it is bound onto itself, and the bind (this namespace's own) is the root. The bind is
+/// found again through the overlay's parent directory (`..` of its root), never through the
+/// daemon's directories above it.
+fn premounted_root(rootfs: &RootfsSpec) -> Result<OwnedFd> {
+    let directory = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let locked =
+        nix::fcntl::open(".", directory, Mode::empty()).context(|| "opening the root filesystem".to_string())?;
+    check_overlay(locked.as_fd())?;
+    mounts::bind(locked.as_fd(), locked.as_fd(), false)
+        .context(|| "binding the root filesystem onto itself".to_string())?;
+    let parent = nix::fcntl::openat(locked.as_fd(), "..", directory, Mode::empty())
+        .context(|| "opening the root filesystem's parent".to_string())?;
+    let name = rootfs.merged.file_name().ok_or_else(|| InitError::Setup("the rootfs has no name".to_string()))?;
+    let root = nix::fcntl::openat(parent.as_fd(), name, directory, Mode::empty())
+        .context(|| "reopening the root filesystem".to_string())?;
+    check_overlay(root.as_fd())?;
+    Ok(root)
+}
+
+/// Refuses anything but an overlay as the premounted root.
+fn check_overlay(root: BorrowedFd<'_>) -> Result<()> {
+    let fs = nix::sys::statfs::fstatfs(root).context(|| "inspecting the root filesystem".to_string())?;
+    if fs.filesystem_type() != nix::sys::statfs::OVERLAYFS_SUPER_MAGIC {
+        return Err(InitError::Setup("the root filesystem stage 1 mounted is not an overlay".to_string()));
+    }
+    Ok(())
+}
+
+/// Opens the mounted overlay as the new root.
+fn open_root(rootfs: &RootfsSpec) -> Result<OwnedFd> {
     nix::fcntl::open(&rootfs.merged, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .context(|| format!("opening {}", rootfs.merged.display()))
 }
@@ -146,7 +190,7 @@ fn mount_dev(root: BorrowedFd<'_>, spec: &ContainerSpec) -> Result<(OwnedFd, Opt
     )
     .context(|| "mounting a tmpfs on /dev".to_string())?;
     let dev = reopen(root, "/dev")?;
-    devices::populate(dev.as_fd(), spec.privileged)?;
+    devices::populate(dev.as_fd(), spec.privileged, spec.user_namespace.is_some())?;
     let dev_null = devices::open_null(dev.as_fd())?;
 
     let sub = |name: &str| {
@@ -174,7 +218,7 @@ fn mount_dev(root: BorrowedFd<'_>, spec: &ContainerSpec) -> Result<(OwnedFd, Opt
         .context(|| "mounting /dev/mqueue".to_string())?;
     let console = if spec.process.tty {
         let master = devices::open_terminal(sub("pts")?.as_fd())?;
-        devices::bind_console(dev.as_fd())?;
+        devices::bind_console(dev.as_fd(), master.as_fd())?;
         Some(master)
     } else {
         None
@@ -195,8 +239,8 @@ fn mount_sys(root: BorrowedFd<'_>, privileged: bool) -> Result<()> {
     Ok(())
 }
 
-/// One mount of the spec: a bind of a host path or a tmpfs.
-fn mount_one(root: BorrowedFd<'_>, mount: &MountSpec) -> Result<()> {
+/// One mount of the spec: a bind of a host path (or of `tree`, its detached copy) or a tmpfs.
+fn mount_one(root: BorrowedFd<'_>, mount: &MountSpec, tree: Option<BorrowedFd<'_>>) -> Result<()> {
     let dest = mount.destination.as_str();
     if !dest.starts_with('/') {
         return Err(InitError::Setup(format!("mount destination {dest:?} is not absolute")));
@@ -208,14 +252,24 @@ fn mount_one(root: BorrowedFd<'_>, mount: &MountSpec) -> Result<()> {
     }
     match mount.kind {
         MountKind::Bind => {
-            let source = nix::fcntl::open(&mount.source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-                .context(|| format!("bind source {}", mount.source.display()))?;
-            let is_dir = file_type(source.as_fd()).context(|| format!("bind source {}", mount.source.display()))?
-                == SFlag::S_IFDIR;
+            let opened;
+            let source = match tree {
+                Some(tree) => tree,
+                None => {
+                    opened = nix::fcntl::open(&mount.source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                        .context(|| format!("bind source {}", mount.source.display()))?;
+                    opened.as_fd()
+                }
+            };
+            let is_dir =
+                file_type(source).context(|| format!("bind source {}", mount.source.display()))? == SFlag::S_IFDIR;
             let create = if is_dir { Create::Dir } else { Create::File };
             let target = ensure_in_root(root, dest, create).context(|| format!("mount destination {dest}"))?;
-            mounts::bind(source.as_fd(), target.as_fd(), options.recursive)
-                .context(|| format!("binding {} on {dest}", mount.source.display()))?;
+            match tree {
+                Some(tree) => mounts::attach(tree, target.as_fd()),
+                None => mounts::bind(source, target.as_fd(), options.recursive),
+            }
+            .context(|| format!("binding {} on {dest}", mount.source.display()))?;
             let mounted = reopen(root, dest)?;
             let attributes = flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
             mounts::set_attributes(mounted.as_fd(), attributes, options.recursive)
@@ -267,6 +321,7 @@ mod tests {
             work: "/data/c/work".into(),
             merged: "/data/c/rootfs".into(),
             readonly: false,
+            idmapped: false,
         }
     }
 

@@ -4,6 +4,11 @@
 //! shim → init: `cgroup-ok`, later `go`. init → shim: `pid <host pid of stage 2>`, `ready`,
 //! `error <message>` or `exec-error <message>`. A successful `execve` closes init's end (it is
 //! close-on-exec), so the shim reads EOF once the command runs.
+//!
+//! A container with a user namespace adds one exchange between `cgroup-ok` and `pid`: stage 1
+//! unshares its user namespace and sends `map-ids`; the shim, privileged outside, writes stage
+//! 1's `uid_map` and `gid_map` (the mapping comes from the shim's own options, never from init)
+//! and answers `ids-mapped`.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -17,6 +22,10 @@ use super::error::{Context, InitError, Result};
 pub const SYNC_FD: RawFd = 3;
 /// shim → init: init's pid is in the container's cgroup; init may now fork.
 pub const CGROUP_OK: &str = "cgroup-ok";
+/// init → shim: stage 1 is in its new user namespace; write its id maps.
+pub const MAP_IDS: &str = "map-ids";
+/// shim → init: the id maps are written.
+pub const IDS_MAPPED: &str = "ids-mapped";
 /// init → shim: the container is built and waits for `go`.
 pub const READY: &str = "ready";
 /// shim → init: run the command now.

@@ -6,6 +6,12 @@
 //!
 //! The shim is single-threaded and synchronous (one poll loop, no async runtime): it is paid
 //! once per running container, so it must stay small.
+//!
+//! Start-up, with init (see `init::sync` for the messages): the shim puts init in the cgroup and
+//! sends `cgroup-ok`; for a container with a user namespace init answers `map-ids`, and the
+//! shim — root on the host — writes init's uid and gid maps from its own options and answers
+//! `ids-mapped`; then init reports `pid <n>` (stage 2), maybe `console` (with the terminal),
+//! and `ready`.
 
 pub mod client;
 pub mod log;
@@ -124,12 +130,26 @@ fn prepare(bundle: &Path) -> Result<Prepared, String> {
             .map_err(|e| fail(format!("joining the cgroup {}: {e}", dir.display())))?;
     }
     send_message(&sync, "cgroup-ok").map_err(fail)?;
-    let container_pid = match receive_message(&sync).map_err(fail)? {
-        Some(m) if m.starts_with("pid ") => {
-            m[4..].trim().parse::<i32>().map(Pid::from_raw).map_err(|_| fail(format!("init sent a bad pid: {m}")))?
+    let container_pid = loop {
+        match receive_message(&sync).map_err(fail)? {
+            Some(m) if m == "map-ids" => {
+                let mapping = options
+                    .user_namespace
+                    .ok_or_else(|| fail("init asked for id maps, but the container has no user namespace".into()))?;
+                crate::runtime::userns::maps::write_id_maps(stage1.as_raw(), &mapping)
+                    .map_err(|e| fail(format!("writing the container's id maps: {e}")))?;
+                send_message(&sync, "ids-mapped").map_err(fail)?;
+            }
+            Some(m) if m.starts_with("pid ") => {
+                break m[4..]
+                    .trim()
+                    .parse::<i32>()
+                    .map(Pid::from_raw)
+                    .map_err(|_| fail(format!("init sent a bad pid: {m}")))?;
+            }
+            Some(m) => return Err(fail(init_failure(&m))),
+            None => return Err(fail("init exited before starting the container".into())),
         }
-        Some(m) => return Err(fail(init_failure(&m))),
-        None => return Err(fail("init exited before starting the container".into())),
     };
     // Stage 1 exits once it has forked the container process; reap it.
     let _ = nix::sys::wait::waitpid(stage1, None);

@@ -64,6 +64,10 @@ pub struct ShimOptions {
     /// Where the container's cgroup keeps its OOM counter (v1 memory.oom_control or v2
     /// memory.events), read when the container exits.
     pub oom_file: Option<std::path::PathBuf>,
+    /// The id mapping the shim writes when init asks (`map-ids`): the container's user
+    /// namespace. None: init may not ask.
+    #[serde(default)]
+    pub user_namespace: Option<crate::runtime::userns::IdMapping>,
 }
 
 /// A request: the first line of a connection.
