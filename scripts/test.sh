@@ -4,9 +4,10 @@
 # it first installs what the tests need, then runs, in order and stopping at
 # the first failure: formatting, clippy, the build, all Rust tests (unit and
 # integration, which drive the daemon with the real docker CLI), the
-# Python docker SDK tests, and the cgroup tests once more in a cgroup-v2-only
-# VM (scripts/vm-test.sh). Root is required: the daemon manages images (and,
-# later, containers) as root, and missing test dependencies are installed.
+# Python docker SDK tests, the dashboard's browser tests (tests/ui), and the
+# cgroup tests once more in a cgroup-v2-only VM (scripts/vm-test.sh). Root is
+# required: the daemon manages images (and, later, containers) as root, and
+# missing test dependencies are installed.
 set -euo pipefail
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -64,6 +65,11 @@ cargo test --no-fail-fast -- --test-threads=4
 
 step "python3 -m pytest (tests/python)"
 python3 -m pytest -q -p no:cacheprovider tests/python
+
+# The web dashboard in Debian's chromium, driven by playwright-core against a live daemon;
+# its screenshots are kept in target/ui-artifacts/.
+step "node --test (tests/ui: the dashboard in chromium)"
+(cd tests/ui && node --test)
 
 # tests/cgroups.rs ran above on this host's cgroup layout; production hosts
 # are pure cgroup v2, so the same tests run again in a qemu VM that has only

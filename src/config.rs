@@ -154,8 +154,15 @@ pub struct ServeArgs {
     pub cors_headers: Vec<String>,
     /// How tenants' containers see the image layers in their user namespace: through idmapped
     /// mounts where the kernel can (`auto`), or always through per-tenant shifted copies (`off`).
-    #[arg(long, env = "KAPSEL_USERNS_IDMAP", default_value = "auto", value_parser = ["auto", "off"])]
-    pub userns_idmap: String,
+    #[arg(long, env = "KAPSEL_USERNS_IDMAP", value_enum, default_value_t = UsernsIdmap::Auto)]
+    pub userns_idmap: UsernsIdmap,
+    /// A registry that may be reached over plain HTTP or TLS without verification: host[:port]
+    /// or a CIDR (repeatable). Registries on loopback always may, as with dockerd.
+    #[arg(long = "insecure-registry", env = "KAPSEL_INSECURE_REGISTRIES", value_delimiter = ',')]
+    pub insecure_registries: Vec<String>,
+    /// A Docker Hub mirror (URL) tried before Docker Hub itself (repeatable).
+    #[arg(long = "registry-mirror", env = "KAPSEL_REGISTRY_MIRRORS", value_delimiter = ',')]
+    pub registry_mirrors: Vec<String>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "KAPSEL_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -176,6 +183,15 @@ pub struct ServeArgs {
     /// The server's private key (PEM).
     #[arg(long, env = "KAPSEL_TLS_KEY", value_name = "PATH")]
     pub tlskey: Option<PathBuf>,
+}
+
+/// `--userns-idmap`: how tenants' containers see the image layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsernsIdmap {
+    /// Idmapped mounts where the kernel can, else shifted copies.
+    Auto,
+    /// Always per-tenant shifted copies of the layers.
+    Off,
 }
 
 impl Cli {
@@ -208,6 +224,14 @@ impl ServeArgs {
         crate::engine::networks::NetworkOptions {
             bridge_name: self.bridge_name.clone(),
             bridge_subnet: self.bridge_subnet,
+        }
+    }
+
+    /// The registry flags for the engine.
+    pub fn registry_options(&self) -> crate::images::registry::RegistryOptions {
+        crate::images::registry::RegistryOptions {
+            insecure: self.insecure_registries.clone(),
+            mirrors: self.registry_mirrors.clone(),
         }
     }
 

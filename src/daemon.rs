@@ -67,7 +67,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 queue_depth: args.queue_depth,
                 network: args.network_options(),
                 tenant_rate_limit: args.tenant_rate_limit,
-                userns_idmap: args.userns_idmap != "off",
+                userns_idmap: args.userns_idmap == crate::config::UsernsIdmap::Auto,
+                registry: args.registry_options(),
             },
         )
         .await
@@ -95,7 +96,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 let service = api::service(engine.clone(), Listener { unix: false, open }, &cors);
                 if let Some((config, verify)) = &tls {
                     tracing::info!(
-                        tokens_required = !open,
+                        tokens_required = !open && !verify,
                         client_certificates_required = verify,
                         "API listening on tcp://{addr} (TLS)"
                     );

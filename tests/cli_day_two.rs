@@ -332,9 +332,16 @@ fn exec_it_gets_a_terminal_and_privileged_exec_can_mount() {
         !d.docker_ok(&["exec", "box", "cat", "/proc/mounts"]).lines().any(|l| l.contains(" /tmp tmpfs ")),
         "the refused mount is there anyway"
     );
+    // As with Docker, the container's seccomp filter (built for its own capabilities) still
+    // applies to a privileged exec: mount stays refused until the container is unconfined.
     let out = d.docker(&["exec", "--privileged", "box", "mount", "-t", "tmpfs", "x", "/tmp"]);
-    d.assert_exit("docker exec --privileged box mount -t tmpfs x /tmp", &out, 0);
-    let mounts = d.docker_ok(&["exec", "box", "cat", "/proc/mounts"]);
+    assert!(!out.status.success(), "a privileged exec got past the container's seccomp filter");
+    d.docker_ok(&["run", "-d", "--name", "open", "--security-opt", "seccomp=unconfined", "busybox", "sleep", "1000"]);
+    let out = d.docker(&["exec", "open", "mount", "-t", "tmpfs", "x", "/tmp"]);
+    assert!(!out.status.success(), "a plain exec could mount a tmpfs in an unconfined container");
+    let out = d.docker(&["exec", "--privileged", "open", "mount", "-t", "tmpfs", "x", "/tmp"]);
+    d.assert_exit("docker exec --privileged open mount -t tmpfs x /tmp", &out, 0);
+    let mounts = d.docker_ok(&["exec", "open", "cat", "/proc/mounts"]);
     assert!(mounts.lines().any(|l| l.starts_with("x /tmp tmpfs ")), "the privileged mount is not visible:\n{mounts}");
     remove_all(&d);
 }

@@ -188,7 +188,7 @@ fn the_profile_follows_the_capabilities() {
     let d = daemon();
     // CAP_SYS_ADMIN opens mount, unshare and clone3, as in Docker's profile.
     let admin = ["--cap-add", "SYS_ADMIN"];
-    let (code, out, err) = run_sh(&d, &admin, "mount -t tmpfs none /mnt && grep -c ' /mnt tmpfs' /proc/mounts");
+    let (code, out, err) = run_sh(&d, &admin, "mount -t tmpfs none /tmp && grep -c ' /tmp tmpfs' /proc/mounts");
     assert_eq!((code, out.trim()), (0, "1"), "mount with CAP_SYS_ADMIN: {err}");
     let results = run_probe(&d, &admin, &["unshare_user", "clone3", "keyctl"]);
     assert_eq!(errno_of(&results, "unshare_user"), 0, "{results:?}");

@@ -175,6 +175,10 @@ fn check_tenant_isolation(daemon: &Daemon) {
         assert_eq!(map_numbers(&map), both, "tenant {}", tenant.name);
     }
 
+    // A terminal: the container's own devpts, its console bound from there.
+    let tty = acme.docker_ok(&["run", "--rm", "-t", "busybox", "sh", "-c", "tty; stat -c %t:%T /dev/console"]);
+    assert_eq!(tty.lines().map(str::trim).collect::<Vec<_>>(), ["/dev/pts/0", "88:0"], "{tty:?}");
+
     // Outside: the container's process is the tenant's first uid, never root.
     acme.docker_ok(&["run", "-d", "--name", "app", "busybox", "sleep", "300"]);
     let pid: u32 = acme.docker_ok(&["inspect", "-f", "{{.State.Pid}}", "app"]).trim().parse().unwrap();
@@ -187,7 +191,7 @@ fn check_tenant_isolation(daemon: &Daemon) {
     acme.docker_ok(&["exec", "-d", "-u", "1000", "app", "sleep", "299"]);
     let mut execs = Vec::new();
     common::wait_until(std::time::Duration::from_secs(10), || {
-        execs = processes_beside(pid, b"sleep\0299\0");
+        execs = processes_beside(pid, b"sleep\x00299\x00");
         !execs.is_empty()
     });
     assert_eq!(execs.len(), 1, "the exec's process");

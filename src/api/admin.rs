@@ -192,7 +192,8 @@ pub async fn own_tenant(State(state): State<AppState>, Tenant(id): Tenant) -> Ap
 #[utoipa::path(get, path = "/kapsel/v1/audit", tag = "Kapsel", security(("bearer" = [])),
     params(("tenant" = Option<String>, Query, description = "Only this tenant's records (by name)"),
            ("limit" = Option<i64>, Query, description = "At most this many (default 100)")),
-    responses((status = 200, body = [AuditEntry]), (status = 403, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = [AuditEntry]), (status = 403, body = super::openapi::ErrorBody),
+              (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn audit(State(state): State<AppState>, _: Admin, params: Params) -> ApiResult<Json<Vec<AuditEntry>>> {
     let limit = params.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100).clamp(1, 10_000);
     let rows = state.engine.audit(params.get("tenant"), limit).await?;

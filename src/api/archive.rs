@@ -69,7 +69,7 @@ pub async fn head_archive(
 #[utoipa::path(get, path = "/containers/{id}/archive", tag = "Container",
     params(("id" = String, Path, description = "Id, name or id prefix"),
            ("path" = String, Query, description = "The path in the container; `dir/.` archives the contents")),
-    responses((status = 200, description = "The archive", content_type = "application/x-tar", body = Vec<u8>,
+    responses((status = 200, description = "The archive", content_type = "application/x-tar", body = super::openapi::Binary,
                headers(("X-Docker-Container-Path-Stat" = String, description = "base64 of {name,size,mode,mtime,linkTarget}"))),
               (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn get_archive(
@@ -93,7 +93,7 @@ pub async fn get_archive(
            ("path" = String, Query, description = "An existing directory in the container"),
            ("noOverwriteDirNonDir" = Option<bool>, Query, description = "Refuse to replace a directory with a non-directory and vice versa"),
            ("copyUIDGID" = Option<bool>, Query, description = "Own the files by the container's user")),
-    request_body(content = Vec<u8>, content_type = "application/x-tar"),
+    request_body(content = super::openapi::Binary, content_type = "application/x-tar", description = "A tar archive, plain or compressed"),
     responses((status = 200, description = "Extracted"), (status = 400, body = super::openapi::ErrorBody),
               (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn put_archive(
@@ -116,7 +116,7 @@ pub async fn put_archive(
 /// The container's whole root file system as a tar stream.
 #[utoipa::path(get, path = "/containers/{id}/export", tag = "Container",
     params(("id" = String, Path, description = "Id, name or id prefix")),
-    responses((status = 200, description = "The archive", content_type = "application/x-tar", body = Vec<u8>),
+    responses((status = 200, description = "The root file system as a tar stream", content_type = "application/x-tar", body = super::openapi::Binary),
               (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn export_container(
     State(state): State<AppState>,

@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
     params(("id" = String, Path, description = "Id, name or id prefix"),
            ("stream" = Option<bool>, Query, description = "Stream samples (default true)"),
            ("one-shot" = Option<bool>, Query, description = "Without streaming: one sample at once, precpu_stats zeroed")),
-    responses((status = 200, description = "Samples, one per line", body = ContainerStats),
+    responses((status = 200, description = "Samples as JSON, one per line, about once a second while `stream` (until the container stops); one sample otherwise", body = ContainerStats),
               (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn container_stats(
     State(state): State<AppState>,

@@ -19,8 +19,9 @@ use super::json::JsonBody;
 use super::params::Params;
 use super::stream::pump_attach;
 use super::tenant::{Caller, Tenant};
+use crate::engine::containers::health::Health;
 use crate::engine::containers::logs::{LogOptions, parse_log_time, timestamp_prefix};
-use crate::engine::containers::{Container, CreateRequest, ListOptions, WaitCondition};
+use crate::engine::containers::{Config, Container, CreateRequest, HostConfig, ListOptions, WaitCondition};
 use crate::engine::volumes::mounts::is_volume_bind;
 use crate::runtime::shim::protocol::frame_header;
 use crate::store::volumes::ContainerVolumeRow;
@@ -61,7 +62,8 @@ pub struct CreateReply {
            ("platform" = Option<String>, Query, description = "os/arch (accepted)")),
     request_body = CreateRequest,
     responses((status = 201, body = CreateReply), (status = 400, body = super::openapi::ErrorBody),
-              (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
+              (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody),
+              (status = 501, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn create_container(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -92,9 +94,8 @@ pub struct ContainerSummary {
     pub command: String,
     /// Seconds since the epoch.
     pub created: i64,
-    /// Published ports.
-    #[schema(value_type = Vec<Object>)]
-    pub ports: Vec<Value>,
+    /// Published and exposed ports.
+    pub ports: Vec<super::networks::SummaryPort>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// created, running, exited…
@@ -102,14 +103,19 @@ pub struct ContainerSummary {
     /// "Up 5 seconds", "Exited (0) 1 second ago"…
     pub status: String,
     /// The network mode.
-    #[schema(value_type = Object)]
-    pub host_config: Value,
+    pub host_config: SummaryHostConfig,
     /// Networks.
-    #[schema(value_type = Object)]
-    pub network_settings: Value,
-    /// Mounts.
-    #[schema(value_type = Vec<Object>)]
-    pub mounts: Vec<Value>,
+    pub network_settings: super::networks::SummaryNetworkSettings,
+    /// Mounts (not listed: always empty).
+    pub mounts: Vec<MountPoint>,
+}
+
+/// `HostConfig` in `docker ps`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct SummaryHostConfig {
+    /// default, bridge, host, none, container:<id>, or a network name.
+    pub network_mode: String,
 }
 
 /// Lists containers.
@@ -150,7 +156,7 @@ fn summary(c: &Container, networks: &crate::engine::networks::view::ContainerNet
         labels: c.config.labels.clone(),
         state: c.row.state.status.clone(),
         status: status_text(c, time::OffsetDateTime::now_utc().unix_timestamp()),
-        host_config: json!({ "NetworkMode": c.host_config.network_mode }),
+        host_config: SummaryHostConfig { network_mode: c.host_config.network_mode.clone() },
         network_settings: super::networks::summary_network_settings(networks),
         mounts: Vec::new(),
     }
@@ -201,101 +207,219 @@ fn human_duration(seconds: i64) -> String {
     }
 }
 
-/// Inspects a container: non-null State, Config, HostConfig and NetworkSettings, as the
-/// clients dereference them.
+/// `GET /containers/{id}/json`: Docker's `ContainerJSON`, with non-null State, Config,
+/// HostConfig and NetworkSettings, as the clients dereference them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerInspect {
+    /// The full id.
+    pub id: String,
+    /// RFC 3339.
+    pub created: String,
+    /// The program: the first word of the entrypoint and command.
+    pub path: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// The run state.
+    pub state: ContainerStateView,
+    /// The image's id.
+    pub image: String,
+    /// The container's resolv.conf on the host.
+    pub resolv_conf_path: String,
+    /// The container's hostname file on the host.
+    pub hostname_path: String,
+    /// The container's hosts file on the host.
+    pub hosts_path: String,
+    /// The json-file log on the host.
+    pub log_path: String,
+    /// `/name`.
+    pub name: String,
+    /// Restarts by the restart policy.
+    pub restart_count: i64,
+    /// overlay2.
+    pub driver: String,
+    /// linux.
+    pub platform: String,
+    /// SELinux mount label (none).
+    pub mount_label: String,
+    /// SELinux process label (none).
+    pub process_label: String,
+    /// AppArmor profile (none).
+    pub app_armor_profile: String,
+    /// Always null: execs are listed by `/exec/{id}/json` only.
+    #[serde(rename = "ExecIDs")]
+    pub exec_ids: Option<Vec<String>>,
+    /// How the host runs it.
+    pub host_config: HostConfig,
+    /// The overlay's directories.
+    pub graph_driver: super::images::GraphDriver,
+    /// Binds, volumes and tmpfs mounts.
+    pub mounts: Vec<MountPoint>,
+    /// What runs (Labels always present).
+    #[schema(value_type = Config)]
+    pub config: Value,
+    /// Networks and ports.
+    pub network_settings: super::networks::NetworkSettings,
+}
+
+/// `State` in container inspect.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerStateView {
+    /// created, running, paused, restarting, removing, exited, dead.
+    pub status: String,
+    /// Running (or paused, or restarting).
+    pub running: bool,
+    /// Frozen.
+    pub paused: bool,
+    /// Between a policy restart's exit and start.
+    pub restarting: bool,
+    /// The last exit was an OOM kill.
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    /// Removal failed half way.
+    pub dead: bool,
+    /// Host pid of the first process, 0 when not running.
+    pub pid: i64,
+    /// The last exit code.
+    pub exit_code: i64,
+    /// Why the last start failed.
+    pub error: String,
+    /// RFC 3339; Go's zero time when never started.
+    pub started_at: String,
+    /// RFC 3339; Go's zero time when never ended.
+    pub finished_at: String,
+    /// The health check's state; absent without a health check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// One entry of `Mounts` in container inspect.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct MountPoint {
+    /// bind, volume, tmpfs.
+    pub r#type: String,
+    /// The volume's name (volumes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The host path ("" for tmpfs).
+    pub source: String,
+    /// The path inside.
+    pub destination: String,
+    /// The volume's driver (volumes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// Options as given (`ro`, `z`…).
+    pub mode: String,
+    /// Writable.
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    /// rprivate for binds, else "".
+    pub propagation: String,
+}
+
+/// Inspects a container.
 #[utoipa::path(get, path = "/containers/{id}/json", tag = "Container",
-    params(("id" = String, Path, description = "Id, name or id prefix"), ("size" = Option<bool>, Query, description = "Include sizes")),
-    responses((status = 200, description = "Docker's container JSON", body = Object), (status = 404, body = super::openapi::ErrorBody)))]
+    params(("id" = String, Path, description = "Id, name or id prefix"), ("size" = Option<bool>, Query, description = "Include sizes (not computed)")),
+    responses((status = 200, description = "Docker's container JSON", body = ContainerInspect), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn inspect_container(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ContainerInspect>> {
     let c = state.engine.resolve_container(&tenant.0, &id).await?;
     let volumes = state.engine.container_volume_mounts(&c).await?;
     let networks = state.engine.container_networks(&c).await?;
     let bundle = state.engine.bundle_dir(&c.row.id);
+    let path = |name: &str| bundle.join(name).to_string_lossy().into_owned();
     let argv = c.command();
     let zero = "0001-01-01T00:00:00Z".to_string();
     let s = &c.row.state;
     let mut config = serde_json::to_value(&c.config).unwrap_or_else(|_| json!({}));
-    let health = c.health();
     // Inspect shows the labels object even when empty.
     config["Labels"] = json!(c.config.labels);
-    let mut inspect = json!({
-        "Id": c.row.id,
-        "Created": c.row.created_at,
-        "Path": argv.first().cloned().unwrap_or_default(),
-        "Args": argv.iter().skip(1).collect::<Vec<_>>(),
-        "State": {
-            "Status": s.status,
-            "Running": c.is_running(),
-            "Paused": s.status == "paused",
-            "Restarting": s.status == "restarting",
-            "OOMKilled": s.oom_killed,
-            "Dead": s.status == "dead",
-            "Pid": s.pid,
-            "ExitCode": s.exit_code,
-            "Error": s.error,
-            "StartedAt": s.started_at.clone().unwrap_or_else(|| zero.clone()),
-            "FinishedAt": s.finished_at.clone().unwrap_or_else(|| zero.clone()),
+    Ok(Json(ContainerInspect {
+        id: c.row.id.clone(),
+        created: c.row.created_at.clone(),
+        path: argv.first().cloned().unwrap_or_default(),
+        args: argv.iter().skip(1).cloned().collect(),
+        state: ContainerStateView {
+            status: s.status.clone(),
+            running: c.is_running(),
+            paused: s.status == "paused",
+            restarting: s.status == "restarting",
+            oom_killed: s.oom_killed,
+            dead: s.status == "dead",
+            pid: s.pid,
+            exit_code: s.exit_code,
+            error: s.error.clone(),
+            started_at: s.started_at.clone().unwrap_or_else(|| zero.clone()),
+            finished_at: s.finished_at.clone().unwrap_or_else(|| zero.clone()),
+            // Docker omits State.Health without a health check (docker-py reads it with .get()).
+            health: c.health(),
         },
-        "Image": c.row.image_id,
-        "ResolvConfPath": bundle.join("resolv.conf"),
-        "HostnamePath": bundle.join("hostname"),
-        "HostsPath": bundle.join("hosts"),
-        "LogPath": bundle.join(crate::runtime::shim::protocol::LOG_FILE),
-        "Name": format!("/{}", c.row.name),
-        "RestartCount": s.restart_count,
-        "Driver": "overlay2",
-        "Platform": "linux",
-        "MountLabel": "",
-        "ProcessLabel": "",
-        "AppArmorProfile": "",
-        "ExecIDs": null,
-        "HostConfig": c.host_config,
-        "GraphDriver": {
-            "Name": "overlay2",
-            "Data": {
-                "UpperDir": bundle.join("upper"),
-                "WorkDir": bundle.join("work"),
-                "MergedDir": bundle.join("rootfs"),
-            }
+        image: c.row.image_id.clone(),
+        resolv_conf_path: path("resolv.conf"),
+        hostname_path: path("hostname"),
+        hosts_path: path("hosts"),
+        log_path: path(crate::runtime::shim::protocol::LOG_FILE),
+        name: format!("/{}", c.row.name),
+        restart_count: s.restart_count,
+        driver: "overlay2".into(),
+        platform: "linux".into(),
+        mount_label: String::new(),
+        process_label: String::new(),
+        app_armor_profile: String::new(),
+        exec_ids: None,
+        host_config: c.host_config.clone(),
+        graph_driver: super::images::GraphDriver {
+            name: "overlay2".into(),
+            data: [("UpperDir", path("upper")), ("WorkDir", path("work")), ("MergedDir", path("rootfs"))]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
         },
-        "Mounts": mounts(&c, &volumes),
-        "Config": config,
-        "NetworkSettings": super::networks::network_settings(&c, &networks),
-    });
-    // Docker omits State.Health without a health check (docker-py reads it with .get()).
-    if let Some(health) = health {
-        inspect["State"]["Health"] = json!(health);
-    }
-    Ok(Json(inspect))
+        mounts: mounts(&c, &volumes),
+        config,
+        network_settings: super::networks::network_settings(&c, &networks),
+    }))
 }
 
 /// The Mounts section of inspect: binds, volumes and tmpfs mounts.
-fn mounts(c: &Container, volumes: &[ContainerVolumeRow]) -> Vec<Value> {
+fn mounts(c: &Container, volumes: &[ContainerVolumeRow]) -> Vec<MountPoint> {
+    let mount = |kind: &str, source: &str, destination: &str, mode: &str, rw: bool, propagation: &str| MountPoint {
+        r#type: kind.to_string(),
+        name: None,
+        source: source.to_string(),
+        destination: destination.to_string(),
+        driver: None,
+        mode: mode.to_string(),
+        rw,
+        propagation: propagation.to_string(),
+    };
     let mut out = Vec::new();
     for bind in c.host_config.binds.iter().flatten().filter(|b| !is_volume_bind(b)) {
         let parts: Vec<&str> = bind.split(':').collect();
         if parts.len() >= 2 {
             let mode = parts.get(2).copied().unwrap_or("");
-            out.push(json!({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
-                "RW": !mode.split(',').any(|o| o == "ro"), "Propagation": "rprivate"}));
+            let rw = !mode.split(',').any(|o| o == "ro");
+            out.push(mount("bind", parts[0], parts[1], mode, rw, "rprivate"));
         }
     }
     for v in volumes {
-        out.push(json!({"Type": "volume", "Name": v.volume_name, "Source": v.mountpoint, "Destination": v.destination,
-            "Driver": v.driver, "Mode": v.mode, "RW": !v.read_only, "Propagation": ""}));
+        out.push(MountPoint {
+            name: Some(v.volume_name.clone()),
+            driver: Some(v.driver.clone()),
+            ..mount("volume", &v.mountpoint, &v.destination, &v.mode, !v.read_only, "")
+        });
     }
     for m in c.host_config.mounts.iter().flatten().filter(|m| m.r#type != "volume") {
-        out.push(json!({"Type": m.r#type, "Source": m.source, "Destination": m.target, "Mode": "",
-            "RW": !m.read_only, "Propagation": if m.r#type == "bind" { "rprivate" } else { "" }}));
+        let propagation = if m.r#type == "bind" { "rprivate" } else { "" };
+        out.push(mount(&m.r#type, &m.source, &m.target, "", !m.read_only, propagation));
     }
     for path in c.host_config.tmpfs.iter().flatten().map(|(p, _)| p) {
-        out.push(
-            json!({"Type": "tmpfs", "Source": "", "Destination": path, "Mode": "", "RW": true, "Propagation": ""}),
-        );
+        out.push(mount("tmpfs", "", path, "", true, ""));
     }
     out
 }
@@ -304,7 +428,8 @@ fn mounts(c: &Container, volumes: &[ContainerVolumeRow]) -> Vec<Value> {
 #[utoipa::path(post, path = "/containers/{id}/start", tag = "Container",
     params(("id" = String, Path, description = "Id, name or id prefix")),
     responses((status = 204, description = "Started"), (status = 304, description = "Already running"),
-              (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+              (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody),
+              (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn start_container(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -328,7 +453,8 @@ fn timeout(params: &Params) -> Result<Option<i64>, ApiError> {
            ("t" = Option<i64>, Query, description = "Seconds before SIGKILL (-1: wait for ever)"),
            ("signal" = Option<String>, Query, description = "Signal to send first")),
     responses((status = 204, description = "Stopped"), (status = 304, description = "Not running"),
-              (status = 404, body = super::openapi::ErrorBody)))]
+              (status = 404, body = super::openapi::ErrorBody),
+              (status = 400, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn stop_container(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -345,7 +471,8 @@ pub async fn stop_container(
     params(("id" = String, Path, description = "Id, name or id prefix"),
            ("t" = Option<i64>, Query, description = "Seconds before SIGKILL"),
            ("signal" = Option<String>, Query, description = "Signal to send first")),
-    responses((status = 204, description = "Restarted"), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 204, description = "Restarted"), (status = 404, body = super::openapi::ErrorBody),
+              (status = 400, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn restart_container(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -385,7 +512,7 @@ pub struct WaitReply {
     pub error: Option<Value>,
 }
 
-/// Waits for a condition; the headers are sent at once, the body when it holds.
+/// Waits for a condition; the headers are sent at once, the body (one JSON line) when it holds.
 #[utoipa::path(post, path = "/containers/{id}/wait", tag = "Container",
     params(("id" = String, Path, description = "Id, name or id prefix"),
            ("condition" = Option<String>, Query, description = "not-running (default), next-exit, removed")),
@@ -416,8 +543,11 @@ pub async fn wait_container(
            ("stream" = Option<bool>, Query, description = "Stream output"),
            ("stdin" = Option<bool>, Query, description = "Forward stdin"),
            ("stdout" = Option<bool>, Query, description = "Send stdout"),
-           ("stderr" = Option<bool>, Query, description = "Send stderr")),
-    responses((status = 101, description = "Hijacked: raw stdin in; multiplexed frames (or raw with a TTY) out"),
+           ("stderr" = Option<bool>, Query, description = "Send stderr"),
+           ("Upgrade" = Option<String>, Header, description = "`tcp`: the connection is hijacked"),
+           ("Connection" = Option<String>, Header, description = "`Upgrade`")),
+    responses((status = 101, description = "Hijacked: raw stdin in; multiplexed frames (raw with a TTY) out, as `Content-Type` says, until the container stops",
+               headers(("Connection" = String, description = "Upgrade"), ("Upgrade" = String, description = "tcp"))),
               (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn attach_container(
     State(state): State<AppState>,
@@ -459,8 +589,10 @@ pub async fn attach_container(
            ("until" = Option<String>, Query, description = "Unix time (fraction allowed) or RFC 3339"),
            ("timestamps" = Option<bool>, Query, description = "Prefix each line with its time"),
            ("tail" = Option<String>, Query, description = "Number of lines from the end, or all")),
-    responses((status = 200, description = "The log stream", content_type = "application/vnd.docker.multiplexed-stream", body = Vec<u8>),
-              (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, description = "The log stream: frames of an 8-byte header (stream, 0, 0, 0, big-endian u32 length) and the text; raw text for a TTY container. Ends at once unless `follow`",
+               content((super::openapi::Binary = "application/vnd.docker.multiplexed-stream"),
+                       (super::openapi::Binary = "application/vnd.docker.raw-stream"))),
+              (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn container_logs(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -511,7 +643,8 @@ pub async fn container_logs(
     params(("id" = String, Path, description = "Id, name or id prefix"),
            ("h" = u16, Query, description = "Rows"), ("w" = u16, Query, description = "Columns")),
     responses((status = 200, description = "Resized"), (status = 404, body = super::openapi::ErrorBody),
-              (status = 409, body = super::openapi::ErrorBody)))]
+              (status = 409, body = super::openapi::ErrorBody),
+              (status = 400, body = super::openapi::ErrorBody)))]
 pub async fn resize_container(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -532,7 +665,8 @@ pub async fn resize_container(
 #[utoipa::path(post, path = "/containers/{id}/rename", tag = "Container",
     params(("id" = String, Path, description = "Id, name or id prefix"), ("name" = String, Query, description = "The new name")),
     responses((status = 204, description = "Renamed"), (status = 404, body = super::openapi::ErrorBody),
-              (status = 409, body = super::openapi::ErrorBody)))]
+              (status = 409, body = super::openapi::ErrorBody),
+              (status = 400, body = super::openapi::ErrorBody)))]
 pub async fn rename_container(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -550,7 +684,8 @@ pub async fn rename_container(
            ("force" = Option<bool>, Query, description = "Kill it first if it runs"),
            ("v" = Option<bool>, Query, description = "Remove its anonymous volumes too")),
     responses((status = 204, description = "Removed"), (status = 404, body = super::openapi::ErrorBody),
-              (status = 409, body = super::openapi::ErrorBody)))]
+              (status = 409, body = super::openapi::ErrorBody),
+              (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn remove_container(
     State(state): State<AppState>,
     tenant: Tenant,

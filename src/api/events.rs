@@ -24,7 +24,7 @@ pub fn routes() -> Router<AppState> {
     params(("since" = Option<String>, Query, description = "Unix time (fraction allowed) or RFC 3339"),
            ("until" = Option<String>, Query, description = "Unix time (fraction allowed) or RFC 3339; the stream ends then"),
            ("filters" = Option<String>, Query, description = "JSON: type, event, container, image, label, network, volume, scope")),
-    responses((status = 200, description = "One JSON event a line", content_type = "application/json", body = Object),
+    responses((status = 200, description = "A stream of JSON events, one a line: the recorded ones since `since`, then live ones; it ends at `until`, or never without it", content_type = "application/json", body = crate::engine::events::Event),
               (status = 400, body = super::openapi::ErrorBody)))]
 pub async fn events(State(state): State<AppState>, tenant: Tenant, params: Params) -> ApiResult<Response> {
     let time = |key: &str| -> Result<Option<i64>, ApiError> {

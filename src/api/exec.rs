@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 
@@ -69,12 +68,19 @@ pub struct ExecStartConfig {
     pub console_size: Option<Vec<u16>>,
 }
 
-/// Starts an exec: a hijacked stream (101) until it exits, or 200 at once when detached.
+/// Starts an exec. With `Upgrade: tcp` the connection is hijacked (101): the client's bytes go
+/// to the process's stdin, its output comes back as multiplexed frames (raw with a TTY) until it
+/// exits. Without the upgrade the output is the body of a 200; detached, the 200 is empty.
 #[utoipa::path(post, path = "/exec/{id}/start", tag = "Exec",
-    params(("id" = String, Path, description = "Exec id")),
+    params(("id" = String, Path, description = "Exec id"),
+           ("Upgrade" = Option<String>, Header, description = "`tcp` to hijack the connection"),
+           ("Connection" = Option<String>, Header, description = "`Upgrade` to hijack the connection")),
     request_body = ExecStartConfig,
-    responses((status = 101, description = "Hijacked: raw stdin in; multiplexed frames (or raw with a TTY) out"),
-              (status = 200, description = "Started detached"),
+    responses((status = 101, description = "Hijacked: raw stdin in; multiplexed frames (or raw with a TTY) out until the process exits",
+               headers(("Connection" = String, description = "Upgrade"), ("Upgrade" = String, description = "tcp"))),
+              (status = 200, description = "Detached: started, empty body. Otherwise the output stream as the body until the process exits",
+               content((super::openapi::Binary = "application/vnd.docker.multiplexed-stream"),
+                       (super::openapi::Binary = "application/vnd.docker.raw-stream"))),
               (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody)))]
 pub async fn start_exec(
     State(state): State<AppState>,
@@ -144,43 +150,89 @@ pub async fn start_exec(
     Ok(response)
 }
 
+/// `GET /exec/{id}/json`'s reply.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecInspect {
+    /// The exec's id.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Started and not yet exited.
+    pub running: bool,
+    /// The exit code; null until it exits.
+    pub exit_code: Option<i64>,
+    /// Host pid while running, else 0.
+    pub pid: i64,
+    /// The container it runs in.
+    #[serde(rename = "ContainerID")]
+    pub container_id: String,
+    /// stdin is forwarded.
+    pub open_stdin: bool,
+    /// stdout is sent.
+    pub open_stdout: bool,
+    /// stderr is sent.
+    pub open_stderr: bool,
+    /// Always false.
+    pub can_remove: bool,
+    /// Client-side detach keys.
+    pub detach_keys: String,
+    /// The process.
+    pub process_config: ExecProcessConfig,
+}
+
+/// `ProcessConfig` of an exec.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecProcessConfig {
+    /// A pseudo-terminal.
+    pub tty: bool,
+    /// The program.
+    pub entrypoint: String,
+    /// Its arguments.
+    pub arguments: Vec<String>,
+    /// Every capability the host allows.
+    pub privileged: bool,
+    /// The user, as asked ("" for the container's).
+    pub user: String,
+}
+
 /// An exec's state; `ExitCode` is null while it runs.
 #[utoipa::path(get, path = "/exec/{id}/json", tag = "Exec",
     params(("id" = String, Path, description = "Exec id")),
-    responses((status = 200, description = "Docker's exec JSON", body = Object), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ExecInspect), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn inspect_exec(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ExecInspect>> {
     let r = state.engine.inspect_exec(&tenant.0, &id)?;
     let cmd = r.config.cmd.clone().unwrap_or_default();
-    Ok(Json(json!({
-        "ID": r.id,
-        "Running": r.running,
-        "ExitCode": r.exit_code,
-        "Pid": r.pid,
-        "ContainerID": r.container_id,
-        "OpenStdin": r.config.attach_stdin,
-        "OpenStdout": r.config.attach_stdout,
-        "OpenStderr": r.config.attach_stderr,
-        "CanRemove": false,
-        "DetachKeys": r.config.detach_keys,
-        "ProcessConfig": {
-            "tty": r.config.tty,
-            "entrypoint": cmd.first().cloned().unwrap_or_default(),
-            "arguments": cmd.iter().skip(1).collect::<Vec<_>>(),
-            "privileged": r.config.privileged,
-            "user": r.config.user,
+    Ok(Json(ExecInspect {
+        id: r.id,
+        running: r.running,
+        exit_code: r.exit_code,
+        pid: r.pid,
+        container_id: r.container_id,
+        open_stdin: r.config.attach_stdin,
+        open_stdout: r.config.attach_stdout,
+        open_stderr: r.config.attach_stderr,
+        can_remove: false,
+        detach_keys: r.config.detach_keys,
+        process_config: ExecProcessConfig {
+            tty: r.config.tty,
+            entrypoint: cmd.first().cloned().unwrap_or_default(),
+            arguments: cmd.iter().skip(1).cloned().collect(),
+            privileged: r.config.privileged,
+            user: r.config.user,
         },
-    })))
+    }))
 }
 
 /// Sets an exec's terminal size.
 #[utoipa::path(post, path = "/exec/{id}/resize", tag = "Exec",
     params(("id" = String, Path, description = "Exec id"),
            ("h" = u16, Query, description = "Rows"), ("w" = u16, Query, description = "Columns")),
-    responses((status = 200, description = "Resized"), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, description = "Resized"), (status = 404, body = super::openapi::ErrorBody),
+              (status = 400, body = super::openapi::ErrorBody)))]
 pub async fn resize_exec(
     State(state): State<AppState>,
     tenant: Tenant,

@@ -1,11 +1,12 @@
-//! Image endpoints: list, inspect, import, load, save, tag, remove, prune and history. Image
-//! names contain `/`, so the per-image routes take the rest of the path and split off the action.
+//! Image endpoints: list, inspect, import, pull and push (see `distribution`), load, save, tag,
+//! remove, prune and history. Image names contain `/`, so the per-image routes take the rest of
+//! the path and split off the action.
 
 use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -42,7 +43,7 @@ pub struct ImageSummary {
     pub parent_id: String,
     /// Tags in familiar form.
     pub repo_tags: Vec<String>,
-    /// Registry digests (none until pull arrives).
+    /// Registry digests (`repo@sha256:…`) from pulls and pushes.
     pub repo_digests: Vec<String>,
     /// Creation time, seconds since the epoch.
     pub created: i64,
@@ -193,15 +194,16 @@ pub async fn list_images(
     params: Params,
 ) -> ApiResult<Json<Vec<ImageSummary>>> {
     let images = state.engine.list_images(&tenant.0, &params.filters()?).await?;
-    Ok(Json(images.iter().map(summary).collect()))
+    let mut digests = state.engine.repo_digests_by_image(&tenant.0).await?;
+    Ok(Json(images.iter().map(|i| summary(i, digests.remove(&i.row.id).unwrap_or_default())).collect()))
 }
 
-fn summary(image: &ImageRecord) -> ImageSummary {
+fn summary(image: &ImageRecord, repo_digests: Vec<String>) -> ImageSummary {
     ImageSummary {
         id: image.row.id.clone(),
         parent_id: String::new(),
         repo_tags: image.repo_tags(),
-        repo_digests: Vec::new(),
+        repo_digests,
         created: created_seconds(image),
         size: image.row.size,
         shared_size: -1,
@@ -218,32 +220,32 @@ fn created_seconds(image: &ImageRecord) -> i64 {
         .unwrap_or(0)
 }
 
-/// Imports a rootfs tarball from the body (`fromSrc=-`); pulling (`fromImage`) arrives with
-/// registry support.
+/// Pulls an image from a registry (`fromImage`), or imports a rootfs tarball from the body
+/// (`fromSrc=-`).
 #[utoipa::path(post, path = "/images/create", tag = "Image",
     params(
         ("fromSrc" = Option<String>, Query, description = "`-` to import the request body"),
-        ("fromImage" = Option<String>, Query, description = "Image to pull (not yet supported)"),
+        ("fromImage" = Option<String>, Query, description = "Image to pull; `tag` is then its tag or digest"),
+        ("X-Registry-Auth" = Option<String>, Header, description = "Pull: base64url JSON {username,password,serveraddress}"),
         ("repo" = Option<String>, Query, description = "Repository (may include the tag) for the import"),
-        ("tag" = Option<String>, Query, description = "Tag for the import"),
+        ("tag" = Option<String>, Query, description = "Tag (or, for a pull, digest)"),
         ("message" = Option<String>, Query, description = "Commit message"),
         ("changes" = Option<Vec<String>>, Query, description = "Dockerfile instructions to apply (repeatable)"),
         ("platform" = Option<String>, Query, description = "os/arch[/variant]"),
     ),
-    request_body(content = Vec<u8>, content_type = "application/x-tar", description = "A rootfs tarball, plain or compressed"),
-    responses((status = 200, description = "JSON lines; the last has the image id as status", body = ProgressMessage),
-              (status = 400, body = super::openapi::ErrorBody), (status = 501, body = super::openapi::ErrorBody)))]
+    request_body(content = Option<super::openapi::Binary>, content_type = "application/x-tar", description = "A rootfs tarball, plain or compressed (import only)"),
+    responses((status = 200, description = "JSON progress lines (a pull's end with `Status: …`; an import's last has the image id)", body = ProgressMessage),
+              (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody),
+              (status = 501, body = super::openapi::ErrorBody)))]
 pub async fn create_image(
     State(state): State<AppState>,
     tenant: Tenant,
     params: Params,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    if let Some(image) = params.string("fromImage") {
-        return Err(ApiError {
-            status: StatusCode::NOT_IMPLEMENTED,
-            message: format!("pulling {image} from a registry is not supported yet; use docker load or docker import"),
-        });
+    if params.string("fromImage").is_some() {
+        return super::distribution::pull(state, tenant, params, &headers).await;
     }
     let source = params.string("fromSrc").ok_or_else(|| ApiError::bad_request("fromImage or fromSrc is required"))?;
     if source != "-" {
@@ -268,7 +270,7 @@ pub async fn create_image(
 /// Loads images from a docker-archive or OCI layout tarball in the body.
 #[utoipa::path(post, path = "/images/load", tag = "Image",
     params(("quiet" = Option<bool>, Query, description = "Suppress progress")),
-    request_body(content = Vec<u8>, content_type = "application/x-tar"),
+    request_body(content = super::openapi::Binary, content_type = "application/x-tar", description = "A docker-archive or OCI layout tarball"),
     responses((status = 200, description = "JSON lines with `Loaded image: …`", body = ProgressMessage),
               (status = 400, body = super::openapi::ErrorBody)))]
 pub async fn load_images(State(state): State<AppState>, tenant: Tenant, body: Body) -> ApiResult<Response> {
@@ -281,8 +283,8 @@ pub async fn load_images(State(state): State<AppState>, tenant: Tenant, body: Bo
 /// Saves one or more images (`names=` repeated) as a tarball both old and new clients load.
 #[utoipa::path(get, path = "/images/get", tag = "Image",
     params(("names" = Vec<String>, Query, description = "Image names or ids (repeatable)")),
-    responses((status = 200, description = "The archive", content_type = "application/x-tar", body = Vec<u8>),
-              (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, description = "The archive (docker-archive with an OCI layout)", content_type = "application/x-tar", body = super::openapi::Binary),
+              (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn save_images(State(state): State<AppState>, tenant: Tenant, params: Params) -> ApiResult<Response> {
     save(&state, &tenant, &params.all("names")).await
 }
@@ -331,9 +333,18 @@ pub async fn get_image_action(
     match split_action(&rest) {
         (name, "json") => inspect_image(state, tenant, name).await.map(IntoResponse::into_response),
         (name, "history") => image_history(state, tenant, name).await.map(IntoResponse::into_response),
-        (name, "get") => save(&state, &tenant, &[name.to_string()]).await,
+        (name, "get") => save_image(state, tenant, name).await,
         _ => Err(ApiError::not_found("page not found")),
     }
+}
+
+/// Saves one image as a tarball, like `GET /images/get?names=…`.
+#[utoipa::path(get, path = "/images/{name}/get", tag = "Image",
+    params(("name" = String, Path, description = "Name, id or id prefix")),
+    responses((status = 200, description = "The archive (docker-archive with an OCI layout)", content_type = "application/x-tar", body = super::openapi::Binary),
+              (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn save_image(state: AppState, tenant: Tenant, name: &str) -> ApiResult<Response> {
+    save(&state, &tenant, &[name.to_string()]).await
 }
 
 /// Inspects an image.
@@ -347,10 +358,11 @@ pub async fn inspect_image(state: AppState, tenant: Tenant, name: &str) -> ApiRe
         lower.push(state.engine.layer_dir(&layer.diff_id)?.display().to_string());
     }
     let config = &image.config;
+    let repo_digests = state.engine.image_repo_digests(&tenant.0, &image.row.id).await?;
     Ok(Json(ImageInspect {
         id: image.row.id.clone(),
         repo_tags: image.repo_tags(),
-        repo_digests: Vec::new(),
+        repo_digests,
         parent: String::new(),
         comment: config.comment.clone().unwrap_or_default(),
         created: config.created.clone().unwrap_or_else(|| image.row.added_at.clone()),
@@ -444,13 +456,11 @@ pub async fn post_image_action(
     tenant: Tenant,
     Path(rest): Path<String>,
     params: Params,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     match split_action(&rest) {
         (name, "tag") => tag_image(state, tenant, name, params).await.map(IntoResponse::into_response),
-        (_, "push") => Err(ApiError {
-            status: StatusCode::NOT_IMPLEMENTED,
-            message: "pushing to a registry is not supported yet".into(),
-        }),
+        (name, "push") => super::distribution::push(state, tenant, name, params, &headers).await,
         _ => Err(ApiError::not_found("page not found")),
     }
 }

@@ -15,9 +15,11 @@ use crate::engine::Engine;
 pub mod admin;
 pub mod archive;
 pub mod auth;
+pub mod auth_registry;
 pub mod commit;
 pub mod container_ops;
 pub mod containers;
+pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod exec;
@@ -30,6 +32,7 @@ pub mod stream;
 pub mod system;
 pub mod tenant;
 pub mod tls;
+pub mod ui;
 pub mod version;
 pub mod volumes;
 
@@ -61,6 +64,7 @@ pub fn service(
     let router = Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(auth_registry::routes())
         .merge(containers::routes())
         .merge(container_ops::routes())
         .merge(archive::routes())
@@ -70,6 +74,7 @@ pub fn service(
         .merge(networks::routes())
         .merge(volumes::routes())
         .merge(admin::routes())
+        .merge(ui::routes())
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(error::page_not_found)
         .method_not_allowed_fallback(error::page_not_found)

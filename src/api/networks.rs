@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -31,52 +31,158 @@ pub fn routes() -> Router<AppState> {
         .route("/networks/{id}/disconnect", post(disconnect_network))
 }
 
+/// Docker's `NetworkResource`: a network as list and inspect show it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkResource {
+    /// The name.
+    pub name: String,
+    /// The id.
+    pub id: String,
+    /// RFC 3339.
+    pub created: String,
+    /// Always `local`.
+    pub scope: String,
+    /// bridge, host, null.
+    pub driver: String,
+    /// IPv4 addressing (bridge networks).
+    #[serde(rename = "EnableIPv4")]
+    pub enable_ipv4: bool,
+    /// Always false.
+    #[serde(rename = "EnableIPv6")]
+    pub enable_ipv6: bool,
+    /// Addressing.
+    #[serde(rename = "IPAM")]
+    pub ipam: IpamView,
+    /// No route outside (`--internal`).
+    pub internal: bool,
+    /// `--attachable`.
+    pub attachable: bool,
+    /// Always false.
+    pub ingress: bool,
+    /// Always `{"Network": ""}`.
+    pub config_from: ConfigFrom,
+    /// Always false.
+    pub config_only: bool,
+    /// Running members by container id (inspect only; empty in lists).
+    pub containers: BTreeMap<String, NetworkContainer>,
+    /// Driver options.
+    pub options: BTreeMap<String, String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A network's addressing.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct IpamView {
+    /// Always `default`.
+    pub driver: String,
+    /// Null for bridge networks, `{}` otherwise (as dockerd).
+    pub options: Option<BTreeMap<String, String>>,
+    /// The subnet and gateway, when the network has one.
+    pub config: Vec<IpamConfigView>,
+}
+
+/// One subnet of a network.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct IpamConfigView {
+    /// CIDR.
+    pub subnet: String,
+    /// The bridge's address.
+    pub gateway: String,
+}
+
+/// `ConfigFrom` of a network.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfigFrom {
+    /// Always "".
+    pub network: String,
+}
+
+/// A container on a network, in network inspect.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkContainer {
+    /// The container's name.
+    pub name: String,
+    /// The endpoint's id.
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// Its MAC address.
+    pub mac_address: String,
+    /// `address/prefix`.
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
+    /// Always "".
+    #[serde(rename = "IPv6Address")]
+    pub ipv6_address: String,
+}
+
 /// Docker's network JSON (`NetworkResource`); `Containers` is filled by inspect only.
-fn network_json(n: &Network, members: &[NetworkMember], default_bridge_options: &BTreeMap<String, String>) -> Value {
-    let config: Vec<Value> = match (&n.subnet, &n.gateway) {
-        (Some(subnet), Some(gateway)) => vec![json!({"Subnet": subnet.to_string(), "Gateway": gateway.to_string()})],
+fn network_json(
+    n: &Network,
+    members: &[NetworkMember],
+    default_bridge_options: &BTreeMap<String, String>,
+) -> NetworkResource {
+    let config = match (&n.subnet, &n.gateway) {
+        (Some(subnet), Some(gateway)) => {
+            vec![IpamConfigView { subnet: subnet.to_string(), gateway: gateway.to_string() }]
+        }
         _ => Vec::new(),
     };
-    let containers: BTreeMap<&str, Value> = members
+    let containers = members
         .iter()
         .map(|m| {
             (
-                m.container_id.as_str(),
-                json!({"Name": m.name, "EndpointID": m.endpoint_id, "MacAddress": m.mac, "IPv4Address": m.ipv4, "IPv6Address": ""}),
+                m.container_id.clone(),
+                NetworkContainer {
+                    name: m.name.clone(),
+                    endpoint_id: m.endpoint_id.clone(),
+                    mac_address: m.mac.clone(),
+                    ipv4_address: m.ipv4.clone(),
+                    ipv6_address: String::new(),
+                },
             )
         })
         .collect();
     let options = if n.row.predefined && n.is_bridge() { default_bridge_options } else { &n.options };
-    json!({
-        "Name": n.row.name,
-        "Id": n.row.id,
-        "Created": n.row.created_at,
-        "Scope": "local",
-        "Driver": n.row.driver,
-        "EnableIPv4": n.is_bridge(),
-        "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": if n.is_bridge() { Value::Null } else { json!({}) }, "Config": config},
-        "Internal": n.row.internal,
-        "Attachable": n.row.attachable,
-        "Ingress": false,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": false,
-        "Containers": containers,
-        "Options": options,
-        "Labels": n.labels,
-    })
+    NetworkResource {
+        name: n.row.name.clone(),
+        id: n.row.id.clone(),
+        created: n.row.created_at.clone(),
+        scope: "local".into(),
+        driver: n.row.driver.clone(),
+        enable_ipv4: n.is_bridge(),
+        enable_ipv6: false,
+        ipam: IpamView {
+            driver: "default".into(),
+            options: if n.is_bridge() { None } else { Some(BTreeMap::new()) },
+            config,
+        },
+        internal: n.row.internal,
+        attachable: n.row.attachable,
+        ingress: false,
+        config_from: ConfigFrom { network: String::new() },
+        config_only: false,
+        containers,
+        options: options.clone(),
+        labels: n.labels.clone(),
+    }
 }
 
 /// Lists networks.
 #[utoipa::path(get, path = "/networks", tag = "Network",
     params(("filters" = Option<String>, Query, description = "JSON: name, id, driver, label, type (custom, builtin), scope, dangling")),
-    responses((status = 200, description = "Docker's NetworkResource list", body = Vec<Object>),
+    responses((status = 200, description = "The networks", body = [NetworkResource]),
               (status = 400, body = super::openapi::ErrorBody)))]
 pub async fn list_networks(
     State(state): State<AppState>,
     tenant: Tenant,
     params: Params,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<NetworkResource>>> {
     let engine = &state.engine;
     let networks = engine.list_networks(&tenant.0, &params.filters()?).await?;
     let options = engine.default_bridge_options();
@@ -87,13 +193,13 @@ pub async fn list_networks(
 #[utoipa::path(get, path = "/networks/{id}", tag = "Network",
     params(("id" = String, Path, description = "Id, name or id prefix"),
            ("verbose" = Option<bool>, Query, description = "Accepted"), ("scope" = Option<String>, Query, description = "Accepted")),
-    responses((status = 200, description = "Docker's NetworkResource", body = Object),
+    responses((status = 200, description = "The network with its running containers", body = NetworkResource),
               (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn inspect_network(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<NetworkResource>> {
     let engine = &state.engine;
     let network = engine.resolve_network(&tenant.0, &id).await?;
     let members = engine.network_members(&network).await?;
@@ -162,7 +268,8 @@ pub struct NetworkCreateReply {
     request_body = NetworkCreateRequest,
     responses((status = 201, body = NetworkCreateReply), (status = 400, body = super::openapi::ErrorBody),
               (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody),
-              (status = 409, body = super::openapi::ErrorBody)))]
+              (status = 409, body = super::openapi::ErrorBody),
+              (status = 501, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn create_network(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -196,7 +303,8 @@ pub async fn create_network(
 #[utoipa::path(delete, path = "/networks/{id}", tag = "Network",
     params(("id" = String, Path, description = "Id, name or id prefix")),
     responses((status = 204, description = "Removed"), (status = 403, body = super::openapi::ErrorBody),
-              (status = 404, body = super::openapi::ErrorBody)))]
+              (status = 404, body = super::openapi::ErrorBody),
+              (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn remove_network(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -218,7 +326,8 @@ pub struct NetworkPruneReply {
 /// Removes the user networks no running container uses.
 #[utoipa::path(post, path = "/networks/prune", tag = "Network",
     params(("filters" = Option<String>, Query, description = "JSON: label, label!, until")),
-    responses((status = 200, body = NetworkPruneReply), (status = 400, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = NetworkPruneReply), (status = 400, body = super::openapi::ErrorBody),
+              (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn prune_networks(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -245,7 +354,8 @@ pub struct ConnectRequest {
     params(("id" = String, Path, description = "Id, name or id prefix")),
     request_body = ConnectRequest,
     responses((status = 200, description = "Connected"), (status = 400, body = super::openapi::ErrorBody),
-              (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+              (status = 403, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody),
+              (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn connect_network(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -272,7 +382,8 @@ pub struct DisconnectRequest {
     params(("id" = String, Path, description = "Id, name or id prefix")),
     request_body = DisconnectRequest,
     responses((status = 200, description = "Disconnected"), (status = 403, body = super::openapi::ErrorBody),
-              (status = 404, body = super::openapi::ErrorBody)))]
+              (status = 404, body = super::openapi::ErrorBody),
+              (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn disconnect_network(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -285,42 +396,148 @@ pub async fn disconnect_network(
 }
 
 /// One entry of `NetworkSettings.Networks` (Docker's `EndpointSettings`).
-fn endpoint_json(e: &EndpointView) -> Value {
-    json!({
-        "IPAMConfig": null,
-        "Links": null,
-        "Aliases": e.aliases,
-        "MacAddress": e.mac,
-        "DriverOpts": null,
-        "GwPriority": 0,
-        "NetworkID": e.network_id,
-        "EndpointID": e.endpoint_id,
-        "Gateway": e.gateway,
-        "IPAddress": e.ip,
-        "IPPrefixLen": e.prefix_len,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DNSNames": e.dns_names,
-    })
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSettings {
+    /// Always null.
+    #[serde(rename = "IPAMConfig")]
+    #[schema(value_type = Option<Object>)]
+    pub ipam_config: Option<Value>,
+    /// Always null.
+    pub links: Option<Vec<String>>,
+    /// `--network-alias` values.
+    pub aliases: Option<Vec<String>>,
+    /// The container's MAC address (while running).
+    pub mac_address: String,
+    /// Always null.
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    /// Always 0.
+    pub gw_priority: i64,
+    /// The network's id.
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    /// Empty while the container does not run.
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// The network's gateway (while running).
+    pub gateway: String,
+    /// The container's address (while running).
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    /// The subnet's prefix length.
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    /// Always "".
+    #[serde(rename = "IPv6Gateway")]
+    pub ipv6_gateway: String,
+    /// Always "".
+    #[serde(rename = "GlobalIPv6Address")]
+    pub global_ipv6_address: String,
+    /// Always 0.
+    #[serde(rename = "GlobalIPv6PrefixLen")]
+    pub global_ipv6_prefix_len: u8,
+    /// The names the network's DNS answers for it (user networks).
+    #[serde(rename = "DNSNames")]
+    pub dns_names: Option<Vec<String>>,
+}
+
+fn endpoint_json(e: &EndpointView) -> EndpointSettings {
+    EndpointSettings {
+        ipam_config: None,
+        links: None,
+        aliases: e.aliases.clone(),
+        mac_address: e.mac.clone(),
+        driver_opts: None,
+        gw_priority: 0,
+        network_id: e.network_id.clone(),
+        endpoint_id: e.endpoint_id.clone(),
+        gateway: e.gateway.clone(),
+        ip_address: e.ip.clone(),
+        ip_prefix_len: e.prefix_len,
+        ipv6_gateway: String::new(),
+        global_ipv6_address: String::new(),
+        global_ipv6_prefix_len: 0,
+        dns_names: e.dns_names.clone(),
+    }
+}
+
+/// One host binding of a published port.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostPort {
+    /// The host address.
+    pub host_ip: String,
+    /// The host port.
+    pub host_port: String,
+}
+
+/// Container inspect's `NetworkSettings`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettings {
+    /// Always "".
+    pub bridge: String,
+    /// The container's id while it runs, else "".
+    #[serde(rename = "SandboxID")]
+    pub sandbox_id: String,
+    /// `/proc/<pid>/ns/net` while it runs with its own network namespace, else "".
+    pub sandbox_key: String,
+    /// By `port/proto`: the host bindings, or null for a port only exposed.
+    pub ports: BTreeMap<String, Option<Vec<HostPort>>>,
+    /// Always false.
+    pub hairpin_mode: bool,
+    /// Always "".
+    #[serde(rename = "LinkLocalIPv6Address")]
+    pub link_local_ipv6_address: String,
+    /// Always 0.
+    #[serde(rename = "LinkLocalIPv6PrefixLen")]
+    pub link_local_ipv6_prefix_len: u8,
+    /// Always null.
+    #[serde(rename = "SecondaryIPAddresses")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub secondary_ip_addresses: Option<Vec<Value>>,
+    /// Always null.
+    #[serde(rename = "SecondaryIPv6Addresses")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub secondary_ipv6_addresses: Option<Vec<Value>>,
+    /// The default bridge's endpoint id.
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// The default bridge's gateway.
+    pub gateway: String,
+    /// Always "".
+    #[serde(rename = "GlobalIPv6Address")]
+    pub global_ipv6_address: String,
+    /// Always 0.
+    #[serde(rename = "GlobalIPv6PrefixLen")]
+    pub global_ipv6_prefix_len: u8,
+    /// The address on the default bridge.
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    /// Its prefix length.
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    /// Always "".
+    #[serde(rename = "IPv6Gateway")]
+    pub ipv6_gateway: String,
+    /// The MAC address on the default bridge.
+    pub mac_address: String,
+    /// The container's networks by name.
+    pub networks: BTreeMap<String, EndpointSettings>,
 }
 
 /// Container inspect's `NetworkSettings`: the networks, the ports, and the default bridge's
 /// endpoint repeated at the top level, as dockerd fills it.
-pub fn network_settings(c: &Container, view: &ContainerNetworks) -> Value {
-    let networks: serde_json::Map<String, Value> =
-        view.endpoints.iter().map(|e| (e.network_name.clone(), endpoint_json(e))).collect();
-    let ports: BTreeMap<&String, Value> = view
+pub fn network_settings(c: &Container, view: &ContainerNetworks) -> NetworkSettings {
+    let networks = view.endpoints.iter().map(|e| (e.network_name.clone(), endpoint_json(e))).collect();
+    let ports = view
         .ports
         .iter()
         .map(|(key, bindings)| {
-            let value = match bindings {
-                Some(list) => {
-                    json!(list.iter().map(|(ip, port)| json!({"HostIp": ip, "HostPort": port})).collect::<Vec<_>>())
-                }
-                None => Value::Null,
-            };
-            (key, value)
+            let value = bindings.as_ref().map(|list| {
+                list.iter().map(|(ip, port)| HostPort { host_ip: ip.clone(), host_port: port.clone() }).collect()
+            });
+            (key.clone(), value)
         })
         .collect();
     let bridge = view.default_bridge().cloned().unwrap_or_default();
@@ -330,43 +547,73 @@ pub fn network_settings(c: &Container, view: &ContainerNetworks) -> Value {
     } else {
         String::new()
     };
-    json!({
-        "Bridge": "",
-        "SandboxID": if running { c.row.id.clone() } else { String::new() },
-        "SandboxKey": sandbox_key,
-        "Ports": ports,
-        "HairpinMode": false,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "SecondaryIPAddresses": null,
-        "SecondaryIPv6Addresses": null,
-        "EndpointID": bridge.endpoint_id,
-        "Gateway": bridge.gateway,
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": bridge.ip,
-        "IPPrefixLen": bridge.prefix_len,
-        "IPv6Gateway": "",
-        "MacAddress": bridge.mac,
-        "Networks": networks,
-    })
+    NetworkSettings {
+        bridge: String::new(),
+        sandbox_id: if running { c.row.id.clone() } else { String::new() },
+        sandbox_key,
+        ports,
+        hairpin_mode: false,
+        link_local_ipv6_address: String::new(),
+        link_local_ipv6_prefix_len: 0,
+        secondary_ip_addresses: None,
+        secondary_ipv6_addresses: None,
+        endpoint_id: bridge.endpoint_id,
+        gateway: bridge.gateway,
+        global_ipv6_address: String::new(),
+        global_ipv6_prefix_len: 0,
+        ip_address: bridge.ip,
+        ip_prefix_len: bridge.prefix_len,
+        ipv6_gateway: String::new(),
+        mac_address: bridge.mac,
+        networks,
+    }
+}
+
+/// `docker ps`'s `NetworkSettings`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct SummaryNetworkSettings {
+    /// The container's networks by name.
+    pub networks: BTreeMap<String, EndpointSettings>,
 }
 
 /// `docker ps`'s `NetworkSettings` (`{"Networks": …}`).
-pub fn summary_network_settings(view: &ContainerNetworks) -> Value {
-    let networks: serde_json::Map<String, Value> =
-        view.endpoints.iter().map(|e| (e.network_name.clone(), endpoint_json(e))).collect();
-    json!({ "Networks": networks })
+pub fn summary_network_settings(view: &ContainerNetworks) -> SummaryNetworkSettings {
+    SummaryNetworkSettings {
+        networks: view.endpoints.iter().map(|e| (e.network_name.clone(), endpoint_json(e))).collect(),
+    }
+}
+
+/// One port in `docker ps`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SummaryPort {
+    /// The host address (published ports only).
+    #[serde(rename = "IP", skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The container's port.
+    #[serde(rename = "PrivatePort")]
+    pub private_port: u16,
+    /// The host port (published ports only).
+    #[serde(rename = "PublicPort", skip_serializing_if = "Option::is_none")]
+    pub public_port: Option<u16>,
+    /// tcp, udp.
+    #[serde(rename = "Type")]
+    pub kind: String,
 }
 
 /// `docker ps`'s `Ports`: `{IP, PrivatePort, PublicPort, Type}`, the host side left out for
 /// a port only exposed.
-pub fn summary_ports(view: &ContainerNetworks) -> Vec<Value> {
+pub fn summary_ports(view: &ContainerNetworks) -> Vec<SummaryPort> {
     view.summary_ports
         .iter()
         .map(|(ip, private, public, kind)| match (ip, public) {
-            (Some(ip), Some(public)) => json!({"IP": ip, "PrivatePort": private, "PublicPort": public, "Type": kind}),
-            _ => json!({"PrivatePort": private, "Type": kind}),
+            (Some(ip), Some(public)) => SummaryPort {
+                ip: Some(ip.clone()),
+                private_port: *private,
+                public_port: Some(*public),
+                kind: kind.clone(),
+            },
+            _ => SummaryPort { ip: None, private_port: *private, public_port: None, kind: kind.clone() },
         })
         .collect()
 }
@@ -374,6 +621,7 @@ pub fn summary_ports(view: &ContainerNetworks) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn create_bodies_are_read_as_the_cli_sends_them() {
@@ -399,7 +647,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let ports = summary_ports(&view);
+        let ports = serde_json::to_value(summary_ports(&view)).unwrap();
         assert_eq!(ports[0], json!({"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}));
         assert_eq!(ports[1], json!({"PrivatePort": 7000, "Type": "tcp"}));
     }

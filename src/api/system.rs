@@ -14,12 +14,14 @@ use super::version::{MAX_API_VERSION, MIN_API_VERSION};
 
 /// The routes of this file.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/_ping", get(ping).head(ping)).route("/version", get(version)).route("/info", get(info))
+    Router::new().route("/_ping", get(ping).head(ping_head)).route("/version", get(version)).route("/info", get(info))
 }
 
 /// Whether the daemon answers; the CLI negotiates the API version from these headers.
-#[utoipa::path(get, path = "/_ping", tag = "System",
-    responses((status = 200, description = "The daemon is up; the body is OK", body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/_ping", tag = "System", security(()),
+    responses((status = 200, description = "The daemon is up; the body is OK", body = String, content_type = "text/plain",
+               headers(("Api-Version" = String, description = "The newest API version spoken"),
+                       ("Ostype" = String, description = "linux"), ("Swarm" = String, description = "inactive")))))]
 pub async fn ping() -> Response {
     let mut response = "OK".into_response();
     let headers = response.headers_mut();
@@ -28,6 +30,15 @@ pub async fn ping() -> Response {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     headers.insert("Swarm", HeaderValue::from_static("inactive"));
     response
+}
+
+/// `HEAD /_ping`: the same headers as `GET /_ping`, without the body (the CLI's first call).
+#[utoipa::path(head, path = "/_ping", tag = "System", security(()),
+    responses((status = 200, description = "The daemon is up",
+               headers(("Api-Version" = String, description = "The newest API version spoken"),
+                       ("Ostype" = String, description = "linux"), ("Swarm" = String, description = "inactive")))))]
+pub async fn ping_head() -> Response {
+    ping().await
 }
 
 /// `/version`'s reply; docker-py needs `ApiVersion`.

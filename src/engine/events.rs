@@ -12,7 +12,7 @@ use crate::store::Store;
 use crate::store::events::EventRow;
 
 /// One event in Docker's `/events` wire shape (with the legacy `status`, `id`, `from`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Event {
     /// Legacy: the action, for container and image events.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,6 +33,7 @@ pub struct Event {
     #[serde(rename = "Actor")]
     pub actor: Actor,
     /// Always "local".
+    #[schema(value_type = String)]
     pub scope: &'static str,
     /// Seconds since the epoch.
     pub time: i64,
@@ -48,7 +49,7 @@ pub struct Event {
 }
 
 /// The object an event is about.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Actor {
     /// The object's id (or name, for images).
     #[serde(rename = "ID")]

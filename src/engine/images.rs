@@ -93,6 +93,9 @@ impl Engine {
         if looks_like_id && hex.len() == 64 {
             return Ok(Some(format!("sha256:{}", hex.to_ascii_lowercase())));
         }
+        if let Some(id) = self.image_by_repo_digest(tenant, name).await? {
+            return Ok(Some(id));
+        }
         if let Ok(reference) = Reference::parse_normalized_with_default_tag(name)
             && let Some(tag) = reference.tag()
             && let Some(id) = self.store.tag_target(tenant, &reference.repository(), tag).await?

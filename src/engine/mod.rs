@@ -14,9 +14,14 @@ pub mod error;
 pub mod events;
 pub mod filters;
 pub mod images;
+pub mod login;
 pub mod networks;
 pub mod pool;
+pub mod progress;
+pub mod pull;
+pub mod push;
 pub mod ratelimit;
+pub mod repo_digests;
 pub mod system;
 pub mod tenants;
 pub mod userns;
@@ -38,6 +43,8 @@ pub struct EngineOptions {
     /// Tenants' containers may see the image layers through idmapped mounts when the kernel
     /// can (false: always shifted copies).
     pub userns_idmap: bool,
+    /// Insecure registries and Docker Hub mirrors.
+    pub registry: crate::images::registry::RegistryOptions,
 }
 
 /// The daemon's state, shared by every request.
@@ -75,6 +82,8 @@ pub struct Engine {
     networks: networks::NetworkState,
     /// Tenants' user namespaces: how layers are presented, the shifted copies' lock.
     userns: userns::UsernsState,
+    /// Insecure registries and Docker Hub mirrors, for pull, push and login.
+    registry: crate::images::registry::RegistryOptions,
 }
 
 impl Engine {
@@ -112,6 +121,7 @@ impl Engine {
             volumes: volumes::VolumeState::default(),
             networks: networks::NetworkState::new(options.network.clone()),
             userns: userns::UsernsState::new(options.userns_idmap),
+            registry: options.registry.clone(),
         };
         engine.remove_unknown_layers().await?;
         engine.sweep_shifted_layers().await?;

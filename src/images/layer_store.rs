@@ -2,7 +2,10 @@
 //!
 //! ```text
 //! <root>/layers/sha256/<hex>/   one extracted layer (named by its diff-id), shared read-only
-//! <root>/blobs/sha256/<hex>     uncompressed layer tars, named by diff-id (image configs live in SQLite)
+//! <root>/blobs/sha256/<hex>     uncompressed layer tars, named by diff-id (image configs live in SQLite),
+//!                               and compressed layer blobs as registries serve them, named by digest
+//! <root>/compressed/sha256/<hex> which compressed blob holds the layer with this diff-id (see
+//!                               `compressed_layers`)
 //! <root>/tmp/                   staging; anything here at start is garbage
 //! ```
 //!
@@ -173,11 +176,17 @@ impl LayerStore {
     pub fn remove_layer(&self, diff_id: &str) -> io::Result<()> {
         let dir = self.layer_dir(diff_id)?;
         ignore_missing(fs::remove_dir_all(dir))?;
+        self.remove_compressed(diff_id)?;
         ignore_missing(fs::remove_file(self.layer_tar(diff_id)?))
     }
 
+    /// The data root the store lives under.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The file holding a blob; the digest is checked so the path is always inside the store.
-    fn blob_path(&self, digest: &str) -> io::Result<PathBuf> {
+    pub(crate) fn blob_path(&self, digest: &str) -> io::Result<PathBuf> {
         Ok(self.blobs_dir().join(digest_hex(digest)?))
     }
 
@@ -187,12 +196,12 @@ impl LayerStore {
     }
 
     /// `<root>/blobs/sha256`.
-    fn blobs_dir(&self) -> PathBuf {
+    pub(crate) fn blobs_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
     }
 
     /// `<root>/tmp`.
-    fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
 }
@@ -229,7 +238,7 @@ impl<R: Read> Read for HashingTee<'_, R> {
 
 /// Returns the hex part of a `sha256:<64 lowercase hex>` digest, refusing anything else so no
 /// argument can name a path outside the store.
-fn digest_hex(digest: &str) -> io::Result<&str> {
+pub(crate) fn digest_hex(digest: &str) -> io::Result<&str> {
     digest
         .strip_prefix(SHA256_PREFIX)
         .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
@@ -242,12 +251,12 @@ fn digest_hex(digest: &str) -> io::Result<&str> {
 }
 
 /// Makes the renames inside a directory durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// Treats "not found" as success, for idempotent removals.
-fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
+pub(crate) fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
     match result {
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,

@@ -10,6 +10,7 @@ pub mod containers;
 pub mod events;
 pub mod images;
 pub mod networks;
+pub mod registry;
 pub mod tenants;
 pub mod volumes;
 

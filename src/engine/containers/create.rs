@@ -23,7 +23,7 @@ impl Engine {
     ) -> Result<(String, Vec<String>)> {
         let name = match name.filter(|n| !n.is_empty()) {
             Some(name) => validate_name(name).map_err(Error::InvalidArgument)?.to_string(),
-            None => random_name(),
+            None => self.unused_random_name(tenant).await?,
         };
         if request.config.image.is_empty() {
             return Err(Error::InvalidArgument("config cannot be empty in order to create a container".into()));
@@ -88,6 +88,23 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// A generated name no container of the tenant has; after a few clashes a number is added,
+    /// as dockerd does, so the names never run out.
+    async fn unused_random_name(&self, tenant: &str) -> Result<String> {
+        for attempt in 0..20 {
+            let mut name = random_name();
+            if attempt >= 3 {
+                name = format!("{name}{}", rand::random::<u16>() % 1000);
+            }
+            if self.store.container_by_name(tenant, &name).await?.is_none() {
+                return Ok(name);
+            }
+        }
+        Ok(format!("{}_{}", random_name(), hex::encode(rand::random::<[u8; 4]>())))
+    }
+}
+
 /// Fills the defaults dockerd fills and refuses what it refuses.
 fn normalize_host_config(hc: &mut HostConfig) -> Result<Vec<String>> {
     let warnings = Vec::new();
@@ -125,6 +142,11 @@ fn normalize_host_config(hc: &mut HostConfig) -> Result<Vec<String>> {
     if hc.memory > 0 && hc.memory < MIN_MEMORY {
         return Err(Error::InvalidArgument("Minimum memory limit allowed is 6MB".into()));
     }
+    super::update::check_kernel_limits(hc.memory_swap, hc.memory_reservation, hc.pids_limit.unwrap_or(0), hc.cpu_quota)
+        .map_err(Error::InvalidArgument)?;
+    let ncpu = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    super::update::check_cpuset_cpus(&hc.cpuset_cpus, ncpu).map_err(Error::InvalidArgument)?;
+    super::update::check_cpuset_mems(&hc.cpuset_mems).map_err(Error::InvalidArgument)?;
     if hc.memory > 0 && hc.memory_swap > 0 && hc.memory_swap < hc.memory {
         return Err(Error::InvalidArgument(
             "Minimum memoryswap limit should be larger than memory limit, see usage".into(),

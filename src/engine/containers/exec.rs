@@ -249,6 +249,8 @@ impl Engine {
         process.init = false;
         if cfg.privileged {
             process.capabilities = self.host_capabilities.clone();
+            // As with dockerd, the container's seccomp filter and AppArmor profile stay: they
+            // belong to the container, and --privileged at exec time only adds capabilities.
         }
         let cgroup_dirs = match self.cgroups.clone() {
             Some(layout) => crate::runtime::cgroups::Cgroup::open(

@@ -70,7 +70,7 @@ impl HealthCheck {
 }
 
 /// `State.Health` as inspect shows it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Health {
     /// starting, healthy, unhealthy.
@@ -82,7 +82,7 @@ pub struct Health {
 }
 
 /// One probe's result.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Probe {
     /// RFC 3339.

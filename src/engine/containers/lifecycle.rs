@@ -518,7 +518,8 @@ impl Engine {
         // [networks] Nothing should be left running; its attachments go with the row.
         self.release_endpoints(c).await;
         self.store.delete_container(&id).await?;
-        self.emit_container(&c, "destroy", &[]).await;
+        self.confinement.mcs.release(&id);
+        self.emit_container(c, "destroy", &[]).await;
         let live = self.live.get(&id);
         live.pending_attach.lock().unwrap_or_else(|e| e.into_inner()).clear();
         live.lifecycle.send_modify(|l| l.removed = true);

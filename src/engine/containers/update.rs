@@ -11,6 +11,11 @@ use crate::runtime::cgroups::Resources;
 
 /// The smallest memory limit or reservation dockerd accepts.
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+/// The largest pids limit the kernel takes (`PID_MAX_LIMIT` on 64-bit hosts); `pids.max`
+/// refuses more.
+const MAX_PIDS_LIMIT: i64 = 4 * 1024 * 1024;
+/// The largest CFS quota in µs the kernel takes (`MAX_BW`, 2^44 - 1: about 203 days).
+const MAX_CPU_QUOTA: i64 = (1 << 44) - 1;
 
 /// The body of `POST /containers/{id}/update`: the live-changeable part of HostConfig's
 /// resources, and the restart policy. Absent, null and 0 (or "") leave a value as it is.
@@ -109,10 +114,34 @@ impl Engine {
     }
 }
 
+/// The limits the kernel would refuse when they are written to the cgroup, checked up front so
+/// that a create or an update answers 400 rather than a start failing later. 0 means unset.
+pub fn check_kernel_limits(
+    memory_swap: i64,
+    memory_reservation: i64,
+    pids_limit: i64,
+    cpu_quota: i64,
+) -> std::result::Result<(), String> {
+    if memory_swap < -1 {
+        return Err(format!("invalid memory swap limit {memory_swap}: use -1 for unlimited swap"));
+    }
+    if memory_reservation < 0 {
+        return Err(format!("invalid memory reservation {memory_reservation}: must not be negative"));
+    }
+    if pids_limit > MAX_PIDS_LIMIT {
+        return Err(format!("invalid pids limit {pids_limit}: the kernel allows at most {MAX_PIDS_LIMIT}"));
+    }
+    if cpu_quota > MAX_CPU_QUOTA {
+        return Err(format!("CPU cfs quota can not be larger than {MAX_CPU_QUOTA}"));
+    }
+    Ok(())
+}
+
 /// The checks dockerd makes of an update on its own (`verifyContainerSettings`), with its
-/// messages.
+/// messages, and those the kernel would make.
 pub fn validate_update(request: &UpdateRequest, ncpu: usize) -> std::result::Result<(), String> {
     let (memory, swap, reservation) = (request.memory(), request.memory_swap(), request.memory_reservation());
+    check_kernel_limits(swap, reservation, request.pids_limit.unwrap_or(0), request.cpu_quota())?;
     if memory != 0 && memory < MIN_MEMORY {
         return Err("Minimum memory limit allowed is 6MB".into());
     }
@@ -144,25 +173,45 @@ pub fn validate_update(request: &UpdateRequest, ncpu: usize) -> std::result::Res
     if quota > 0 && quota < 1000 {
         return Err("CPU cfs quota can not be less than 1ms (i.e. 1000)".into());
     }
-    let cpus = request.cpuset_cpus();
-    if !cpus.is_empty() {
-        let list = parse_cpu_list(cpus)
-            .ok_or_else(|| format!("Invalid value {cpus} for cpuset cpus: invalid format: {cpus}"))?;
-        if list.iter().any(|&cpu| cpu as usize >= ncpu) {
-            let available = if ncpu > 1 { format!("0-{}", ncpu - 1) } else { "0".into() };
-            return Err(format!("Requested CPUs are not available - requested {cpus}, available: {available}"));
-        }
-    }
-    let mems = request.cpuset_mems();
-    if !mems.is_empty() && parse_cpu_list(mems).is_none() {
-        return Err(format!("Invalid value {mems} for cpuset mems: invalid format: {mems}"));
-    }
+    check_cpuset_cpus(request.cpuset_cpus(), ncpu)?;
+    check_cpuset_mems(request.cpuset_mems())?;
     let weight = request.blkio_weight();
     if weight != 0 && !(10..=1000).contains(&weight) {
         return Err("Range of blkio weight is from 10 to 1000".into());
     }
     if let Some(policy) = request.restart_policy() {
         validate_restart_policy(policy)?;
+    }
+    Ok(())
+}
+
+/// Checks a cpuset CPU list against the host's CPUs, with dockerd's messages.
+pub fn check_cpuset_cpus(cpus: &str, ncpu: usize) -> std::result::Result<(), String> {
+    if cpus.is_empty() {
+        return Ok(());
+    }
+    let list =
+        parse_cpu_list(cpus).ok_or_else(|| format!("Invalid value {cpus} for cpuset cpus: invalid format: {cpus}"))?;
+    if list.iter().any(|&cpu| cpu as usize >= ncpu) {
+        let available = if ncpu > 1 { format!("0-{}", ncpu - 1) } else { "0".into() };
+        return Err(format!("Requested CPUs are not available - requested {cpus}, available: {available}"));
+    }
+    Ok(())
+}
+
+/// Checks a cpuset memory-node list against the host's online nodes (`cpuset.mems` refuses
+/// others), with dockerd's messages.
+pub fn check_cpuset_mems(mems: &str) -> std::result::Result<(), String> {
+    if mems.is_empty() {
+        return Ok(());
+    }
+    let list =
+        parse_cpu_list(mems).ok_or_else(|| format!("Invalid value {mems} for cpuset mems: invalid format: {mems}"))?;
+    let online = std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_else(|_| "0".into());
+    let online = online.trim();
+    let nodes = parse_cpu_list(online).unwrap_or_else(|| vec![0]);
+    if list.iter().any(|node| !nodes.contains(node)) {
+        return Err(format!("Requested memory nodes are not available - requested {mems}, available: {online}"));
     }
     Ok(())
 }
@@ -304,6 +353,19 @@ mod tests {
 
     fn request(json: &str) -> UpdateRequest {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn limits_the_kernel_refuses_are_a_400_not_a_failed_write() {
+        let check = |json: &str| validate_update(&request(json), 2);
+        assert!(check(r#"{"PidsLimit":9223372036854775806}"#).unwrap_err().contains("pids limit"));
+        assert!(check(r#"{"PidsLimit":4194304}"#).is_ok());
+        assert!(check(r#"{"PidsLimit":-1}"#).is_ok());
+        assert!(check(r#"{"MemorySwap":-9223372036854775807}"#).unwrap_err().contains("memory swap"));
+        assert!(check(r#"{"MemorySwap":-1}"#).is_ok());
+        assert!(check(r#"{"MemoryReservation":-5}"#).unwrap_err().contains("reservation"));
+        assert!(check(r#"{"CpuQuota":9223372036854775807}"#).unwrap_err().contains("quota"));
+        assert!(check(r#"{"CpuQuota":-1}"#).is_ok());
     }
 
     #[test]

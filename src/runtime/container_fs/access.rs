@@ -22,10 +22,10 @@ use nix::sys::stat::Mode;
 
 use crate::runtime::init::mounts::{bind, set_attributes};
 use crate::runtime::init::paths::{Create, ensure_in_root, open_in_root};
-use crate::runtime::init::premount::ContainerRootIdentity;
 use crate::runtime::init::rootfs::overlay_options;
 use crate::runtime::spec::RootfsSpec;
 use crate::runtime::userns::IdMapping;
+use crate::runtime::userns::identity::ContainerRootIdentity;
 
 /// How to reach one container's merged root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +88,7 @@ where
             std::thread::scope(|scope| {
                 let worker =
                     std::thread::Builder::new().name("kapsel-userns-root".into()).spawn_scoped(scope, || {
-                        let _identity =
-                            ContainerRootIdentity::assume(mapping).map_err(|e| E::from(io::Error::other(e)))?;
+                        let _identity = ContainerRootIdentity::assume(mapping)?;
                         work(root.as_fd())
                     })?;
                 worker.join().map_err(|_| E::from(io::Error::other("the root filesystem worker panicked")))?

@@ -24,9 +24,17 @@ pub fn exec_labels(proc: BorrowedFd<'_>, process: &ProcessSpec) -> Result<()> {
     .map_err(InitError::Setup)
 }
 
-/// Opens `/proc` for [`exec_labels`] when joining a running container, refusing anything but
-/// a real procfs there.
-pub fn open_procfs() -> Result<OwnedFd> {
+/// [`exec_labels`] for a process joining a running container (`docker exec`): through the
+/// container's `/proc`, opened only when there is a label to write.
+pub fn exec_labels_when_joining(process: &ProcessSpec) -> Result<()> {
+    if process.apparmor_profile.is_none() && process.selinux_label.is_none() {
+        return Ok(());
+    }
+    exec_labels(open_procfs()?.as_fd(), process)
+}
+
+/// Opens `/proc`, refusing anything but a real procfs there.
+fn open_procfs() -> Result<OwnedFd> {
     let fd = nix::fcntl::open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| InitError::setup("opening /proc", errno_text(e)))?;
     let fs = nix::sys::statfs::fstatfs(fd.as_fd()).map_err(|e| InitError::setup("inspecting /proc", errno_text(e)))?;

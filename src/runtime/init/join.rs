@@ -142,7 +142,7 @@ fn build(sync: &SyncChannel, spec: &ExecSpec) -> Result<Command> {
     nix::sys::stat::umask(Mode::from_bits_truncate(process.umask as libc::mode_t));
     let env = exec::command_env(&process.env, &user.home);
     let entered = nix::unistd::chdir(cwd).is_ok();
-    confine::exec_labels(confine::open_procfs()?.as_fd(), process)?;
+    confine::exec_labels_when_joining(process)?;
     confine::seccomp_before_user_switch(process)?;
     switch_user(&user, caps)?;
     if !entered {

@@ -82,7 +82,7 @@ fn run(args: &[String]) -> i32 {
     };
     match stage1(&sync, &spec) {
         Ok(Stage::Reported) => 0,
-        Ok(Stage::Container(sources)) => stage2(sync, &spec, &sources),
+        Ok(Stage::Container(sources)) => stage2(sync, &spec, sources),
         Err(err) => report(&sync, err),
     }
 }
@@ -143,8 +143,11 @@ fn stage1(sync: &SyncChannel, spec: &ContainerSpec) -> Result<Stage> {
 
 /// Stage 2: build the container, wait for `go`, run the command; the exit status when the
 /// command could not be started (or, with `--init`, the command's own status).
-fn stage2(sync: SyncChannel, spec: &ContainerSpec, sources: &[Option<std::os::fd::OwnedFd>]) -> i32 {
-    let command = match build(&sync, spec, sources) {
+fn stage2(sync: SyncChannel, spec: &ContainerSpec, sources: Vec<Option<std::os::fd::OwnedFd>>) -> i32 {
+    let built = build(&sync, spec, &sources);
+    // Attached by now: nothing of them may stay open in an `--init` reaper.
+    drop(sources);
+    let command = match built {
         Ok(command) => command,
         Err(err) => return report(&sync, err),
     };

@@ -17,25 +17,43 @@ use std::path::Path;
 
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
-use nix::unistd::{Gid, Uid};
 
-use super::capabilities;
 use super::error::{Context, InitError, Result};
 use super::mounts::{self, parse_options};
 use super::rootfs;
 use crate::runtime::spec::{IdMapping, MountKind, MountSpec, RootfsSpec};
+use crate::runtime::userns::identity::ContainerRootIdentity;
 use crate::runtime::userns::{holder, idmap};
 
 /// Mounts `rootfs` at its `merged` path in a new private mount namespace of this process, and
 /// makes it the working directory. `bundle` must hold upper/ and work/ (it is idmapped as a
 /// whole).
 pub fn mount_rootfs(rootfs: &RootfsSpec, bundle: &Path, mapping: &IdMapping) -> Result<()> {
+    let idmapped = idmapped_dirs(rootfs, bundle)?;
     nix::sched::unshare(CloneFlags::CLONE_NEWNS).context(|| "unshare(CLONE_NEWNS)".to_string())?;
     nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
         .context(|| "making / a recursive slave".to_string())?;
-    if !rootfs.idmapped {
+    if idmapped.is_empty() {
         rootfs::mount_overlay(rootfs)?;
         return enter_root(rootfs);
+    }
+    let userns = holder::user_namespace(mapping).map_err(|e| InitError::setup("making a user namespace", e))?;
+    for dir in idmapped {
+        idmap::idmap_in_place(dir, std::os::fd::AsFd::as_fd(&userns)).map_err(InitError::Setup)?;
+    }
+    {
+        let _identity = ContainerRootIdentity::assume(mapping).map_err(|e| InitError::setup("switching ids", e))?;
+        rootfs::mount_overlay(rootfs)?;
+    }
+    enter_root(rootfs)
+}
+
+/// The directories to cover with idmapped clones, each once (an image may hold the same layer
+/// twice, and an idmapped mount cannot be idmapped again): every lower layer, then the bundle,
+/// which must hold upper/, work/ and the mount point. None without idmapped layers.
+pub fn idmapped_dirs<'a>(rootfs: &'a RootfsSpec, bundle: &'a Path) -> Result<Vec<&'a Path>> {
+    if !rootfs.idmapped {
+        return Ok(Vec::new());
     }
     for dir in [&rootfs.upper, &rootfs.work, &rootfs.merged] {
         if dir.parent() != Some(bundle) {
@@ -46,19 +64,8 @@ pub fn mount_rootfs(rootfs: &RootfsSpec, bundle: &Path, mapping: &IdMapping) -> 
             )));
         }
     }
-    let userns = holder::user_namespace(mapping).map_err(|e| InitError::setup("making a user namespace", e))?;
     let mut seen = HashSet::new();
-    for dir in rootfs.lower.iter().map(AsRef::as_ref).chain([bundle]) {
-        // An image may hold the same layer twice; an idmapped mount cannot be idmapped again.
-        if seen.insert(dir) {
-            idmap::idmap_in_place(dir, std::os::fd::AsFd::as_fd(&userns)).map_err(InitError::Setup)?;
-        }
-    }
-    {
-        let _identity = ContainerRootIdentity::assume(mapping)?;
-        rootfs::mount_overlay(rootfs)?;
-    }
-    enter_root(rootfs)
+    Ok(rootfs.lower.iter().map(AsRef::as_ref).chain([bundle]).filter(|dir| seen.insert(*dir)).collect())
 }
 
 /// Makes the mounted overlay the working directory, which the next `unshare(CLONE_NEWNS)` carries
@@ -85,26 +92,35 @@ pub fn bind_sources(mounts: &[MountSpec]) -> Result<Vec<Option<OwnedFd>>> {
         .collect()
 }
 
-/// The file-system uid and gid of the container's root, with every capability still effective,
-/// for as long as it lives; host root again afterwards.
-pub struct ContainerRootIdentity(());
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
 
-impl ContainerRootIdentity {
-    /// Switches the file-system ids to the mapping's root.
-    pub fn assume(mapping: &IdMapping) -> Result<ContainerRootIdentity> {
-        nix::unistd::setfsgid(Gid::from_raw(mapping.host_gid));
-        nix::unistd::setfsuid(Uid::from_raw(mapping.host_uid));
-        // The kernel drops the file capabilities from the effective set when the fsuid leaves 0.
-        let identity = ContainerRootIdentity(());
-        capabilities::raise_effective()?;
-        Ok(identity)
+    fn rootfs(lower: &[&str], idmapped: bool) -> RootfsSpec {
+        RootfsSpec {
+            lower: lower.iter().map(PathBuf::from).collect(),
+            upper: "/b/upper".into(),
+            work: "/b/work".into(),
+            merged: "/b/rootfs".into(),
+            readonly: false,
+            idmapped,
+        }
     }
-}
 
-impl Drop for ContainerRootIdentity {
-    fn drop(&mut self) {
-        nix::unistd::setfsuid(Uid::from_raw(0));
-        nix::unistd::setfsgid(Gid::from_raw(0));
-        let _ = capabilities::raise_effective();
+    #[test]
+    fn every_layer_once_then_the_bundle() {
+        let spec = rootfs(&["/l/top", "/l/empty", "/l/base", "/l/empty"], true);
+        let dirs = idmapped_dirs(&spec, Path::new("/b")).unwrap();
+        assert_eq!(dirs, [Path::new("/l/top"), Path::new("/l/empty"), Path::new("/l/base"), Path::new("/b")]);
+        assert!(idmapped_dirs(&rootfs(&["/l/a"], false), Path::new("/b")).unwrap().is_empty(), "shifted copies");
+    }
+
+    #[test]
+    fn the_writable_layer_must_be_in_the_bundle() {
+        let mut spec = rootfs(&["/l/a"], true);
+        spec.work = "/elsewhere/work".into();
+        let err = idmapped_dirs(&spec, Path::new("/b")).unwrap_err().to_string();
+        assert!(err.contains("/elsewhere/work is not directly in the bundle /b"), "{err}");
     }
 }

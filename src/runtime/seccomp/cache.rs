@@ -21,10 +21,13 @@ pub enum ProfileSource {
     Json(String),
 }
 
+/// A filter's key: the profile's identity, the sorted bounding set, the kernel version.
+type Key = (String, Vec<String>, (u32, u32));
+
 /// The compiled filters.
 #[derive(Debug, Default)]
 pub struct Cache {
-    programs: Mutex<HashMap<(String, Vec<String>, (u32, u32)), Option<Arc<SeccompProgram>>>>,
+    programs: Mutex<HashMap<Key, Option<Arc<SeccompProgram>>>>,
 }
 
 impl Cache {

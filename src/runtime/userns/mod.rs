@@ -16,6 +16,7 @@
 
 pub mod bundle;
 pub mod holder;
+pub mod identity;
 pub mod idmap;
 pub mod mapping;
 pub mod maps;

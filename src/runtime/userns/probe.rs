@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::IdMapping;
-use crate::runtime::init::premount::{ContainerRootIdentity, mount_rootfs};
+use super::identity::ContainerRootIdentity;
+use crate::runtime::init::premount::mount_rootfs;
 use crate::runtime::spec::RootfsSpec;
 
 /// The mapping the probe tries (any range works; none is ever used by a process).
@@ -59,7 +60,7 @@ fn mount_and_check(dir: &Path) -> Result<(), String> {
     if owner != PROBE_MAPPING.host_uid {
         return Err(format!("the idmapped layer shows uid {owner}, not {}", PROBE_MAPPING.host_uid));
     }
-    let _identity = ContainerRootIdentity::assume(&PROBE_MAPPING).map_err(|e| e.to_string())?;
+    let _identity = ContainerRootIdentity::assume(&PROBE_MAPPING).map_err(|e| format!("switching ids: {e}"))?;
     std::fs::write(rootfs.merged.join(WRITTEN_FILE), b"")
         .map_err(|e| format!("writing through the idmapped upper layer: {e}"))
 }
