@@ -221,6 +221,11 @@ fn tenants_are_confined_where_the_admin_is_not() {
         let err = acme.fails(&args);
         assert!(err.contains(what) && err.contains("not allowed for tenants"), "{args:?}: {err}");
     }
+    acme.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
+    let err = acme.fails(&["exec", "--privileged", "box", "true"]);
+    assert!(err.contains("--privileged is not allowed for tenants"), "{err}");
+    acme.ok(&["exec", "box", "true"]);
+    acme.ok(&["rm", "-f", "box"]);
     // Volumes stay open to tenants.
     acme.ok(&["run", "--rm", "-v", "data:/data", "busybox", "true"]);
     // The admin (the unix socket) may do what tenants may not.

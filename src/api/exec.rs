@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiResult};
 use super::json::{JsonBody, parse};
 use super::params::Params;
 use super::stream::pump_attach;
-use super::tenant::Tenant;
+use super::tenant::{Caller, Tenant};
 use crate::engine::containers::exec::ExecConfig;
 
 /// How long a hijacked stream stays quiet after the 101: docker-py reads the raw socket under
@@ -48,11 +48,14 @@ pub struct IdReply {
               (status = 409, body = super::openapi::ErrorBody)))]
 pub async fn create_exec(
     State(state): State<AppState>,
-    tenant: Tenant,
+    Caller(caller): Caller,
     Path(id): Path<String>,
     JsonBody(config): JsonBody<ExecConfig>,
 ) -> ApiResult<(StatusCode, Json<IdReply>)> {
-    let id = state.engine.create_exec(&tenant.0, &id, config).await?;
+    if config.privileged && !caller.is_admin() {
+        return Err(crate::engine::Error::Forbidden("--privileged is not allowed for tenants".into()).into());
+    }
+    let id = state.engine.create_exec(caller.tenant_id(), &id, config).await?;
     Ok((StatusCode::CREATED, Json(IdReply { id })))
 }
 
