@@ -287,6 +287,8 @@ fn push_then_pull_with_progress_and_up_to_date_again() {
     let pulled = d2.docker_ok(&["pull", &name]);
     assert!(pulled.contains(": Pull complete"), "{pulled}");
     assert!(pulled.contains(&format!("Status: Downloaded newer image for {name}")), "{pulled}");
+    // `--until 0s` is now, in whole seconds: let the pull's second pass first.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let events = d2.docker_ok(&[
         "events",
         "--since",
