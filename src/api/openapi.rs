@@ -32,7 +32,8 @@ impl PartialSchema for Binary {
 
 impl ToSchema for Binary {}
 
-/// The document itself (served by the Swagger UI router, documented here).
+/// What `GET /openapi.json` answers: this document. The route itself is the Swagger UI
+/// router's (see `api::service`); this function gives the document its entry.
 #[utoipa::path(get, path = "/openapi.json", tag = "System", security(()),
     responses((status = 200, description = "This OpenAPI 3.1 document", body = Object)))]
 pub async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
