@@ -415,7 +415,11 @@ impl Engine {
             Err(e) => return Err(e),
         }
         let c = self.resolve_container(tenant, name).await?;
-        self.start_container(tenant, &c.row.id).await?;
+        // Started meanwhile (a restart policy, another request): restarted all the same.
+        match self.start_container(tenant, &c.row.id).await {
+            Ok(()) | Err(Error::NotModified) => {}
+            Err(e) => return Err(e),
+        }
         self.emit_container(&c, "restart", &[]).await;
         Ok(())
     }

@@ -139,7 +139,7 @@ impl Confinement {
     /// Probes the host at daemon start: seccomp support, the kernel version and the LSMs; on an
     /// AppArmor host, loads kapsel's default profile when the kernel lacks it.
     pub fn start(host: &HostInfo) -> Confinement {
-        let confinement = Confinement {
+        let mut confinement = Confinement {
             seccomp_supported: seccomp::host_supports(),
             kernel: seccomp::profile::kernel_version(&host.kernel_version),
             lsm: HostLsm::probe(),
@@ -151,7 +151,14 @@ impl Confinement {
         if confinement.lsm.apparmor
             && let Err(e) = crate::runtime::lsm::ensure_default_apparmor_profile(lsm::DEFAULT_APPARMOR_PROFILE)
         {
-            tracing::warn!(error = %e, profile = lsm::DEFAULT_APPARMOR_PROFILE, "loading the default AppArmor profile failed");
+            // Without kapsel's profile in the kernel, containers could not start under it: treat
+            // AppArmor as unavailable rather than fail every start.
+            tracing::warn!(
+                error = %e,
+                profile = lsm::DEFAULT_APPARMOR_PROFILE,
+                "loading the default AppArmor profile failed; containers run without AppArmor"
+            );
+            confinement.lsm.apparmor = false;
         }
         tracing::info!(
             seccomp = confinement.seccomp_supported,
