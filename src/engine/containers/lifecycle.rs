@@ -262,8 +262,12 @@ impl Engine {
         });
     }
 
-    /// Records an exit: state, cgroup, events, waiters, and `--rm`.
+    /// Records an exit: state, cgroup, events, waiters, and `--rm`. Under the container's op
+    /// lock, so that a start cannot slip in between the state saying `exited` and the clean-up
+    /// (which would kill the new process with the old cgroup).
     async fn handle_exit(self: &Arc<Self>, tenant: &str, id: &str, record: ExitRecord) -> Result<()> {
+        let live = self.live.get(id);
+        let _op = live.op.lock().await;
         let Some(row) = self.store.container(tenant, id).await? else {
             return Ok(());
         };
@@ -292,16 +296,12 @@ impl Engine {
         }
         let code = record.exit_code.to_string();
         self.emit_container(&c, "die", &[("exitCode", &code)]).await;
-        let live = self.live.get(id);
         live.lifecycle.send_modify(|l| {
             l.exits += 1;
             l.exit_code = record.exit_code as i64;
         });
         if c.host_config.auto_remove {
-            let _op = live.op.lock().await;
-            if let Some(row) = self.store.container(tenant, id).await? {
-                self.delete_container(&Container::from_row(row)?, true).await?;
-            }
+            self.delete_container(&c, true).await?;
         } else if super::restart::should_restart(
             &c.host_config.restart_policy,
             record.exit_code as i64,
@@ -372,23 +372,28 @@ impl Engine {
 
     /// Sends `signal`, waits `timeout` seconds (-1: for ever) for the exit, then SIGKILL. The
     /// container is marked as stopped by the user first, so its restart policy leaves it down;
-    /// one waiting to restart is just marked exited.
+    /// one waiting to restart is just marked exited. The mark and the exit count to wait past
+    /// are taken under the op lock, which exits are recorded under: neither can be lost.
     async fn stop(&self, c: &Container, signal: Signal, timeout: i64) -> Result<()> {
-        if let Some(row) = self.store.container(&c.row.tenant_id, &c.row.id).await? {
-            let restarting = row.state.status == "restarting";
+        let live = self.live.get(&c.row.id);
+        let mut lifecycle = live.lifecycle.subscribe();
+        let before = {
+            let _op = live.op.lock().await;
+            let Some(row) = self.store.container(&c.row.tenant_id, &c.row.id).await? else {
+                return Ok(());
+            };
+            let status = row.state.status.clone();
             let state = ContainerState {
                 manually_stopped: true,
-                status: if restarting { "exited".into() } else { row.state.status.clone() },
+                status: if status == "restarting" { "exited".into() } else { status.clone() },
                 ..row.state
             };
             self.store.set_container_state(&c.row.id, &state).await?;
-            if restarting {
+            if !matches!(status.as_str(), "running" | "paused") {
                 return Ok(());
             }
-        }
-        let live = self.live.get(&c.row.id);
-        let mut lifecycle = live.lifecycle.subscribe();
-        let before = lifecycle.borrow().exits;
+            lifecycle.borrow().exits
+        };
         let exited = |l: &super::Lifecycle| l.exits > before || l.removed;
         let _ = self.signal(c, signal).await;
         if timeout >= 0 {
