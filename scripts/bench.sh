@@ -92,17 +92,8 @@ for tool in docker python3 timeout findmnt; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' is needed (scripts/install-test-deps.sh installs the docker CLI)"
 done
 
-# Under sudo, PATH loses the invoking user's rustup toolchain: find it again.
-if [[ -z ${KAPSEL_BIN:-} ]] && ! command -v cargo >/dev/null 2>&1; then
-    for home in "$HOME" "$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)"; do
-        if [[ -n $home && -x $home/.cargo/bin/cargo ]]; then
-            export PATH="$home/.cargo/bin:$PATH"
-            if [[ -z ${RUSTUP_HOME:-} && -d $home/.rustup ]]; then
-                export RUSTUP_HOME="$home/.rustup"
-            fi
-            break
-        fi
-    done
+if [[ -z ${KAPSEL_BIN:-} ]]; then
+    source "$repo_root/scripts/lib/toolchain.sh"
 fi
 
 # ------------------------------------------------------------ state and cleanup

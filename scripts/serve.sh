@@ -10,13 +10,6 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root"
-if ! command -v cargo >/dev/null 2>&1; then
-    for home in "$HOME" "$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)"; do
-        if [[ -n $home && -x $home/.cargo/bin/cargo ]]; then
-            export PATH="$home/.cargo/bin:$PATH"
-            break
-        fi
-    done
-fi
+source "$repo_root/scripts/lib/toolchain.sh"
 cargo build --release --quiet
 exec target/release/kapsel serve "$@"

@@ -47,18 +47,7 @@ fi
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root"
 
-# Under sudo, PATH loses the invoking user's rustup toolchain: find it again.
-if ! command -v cargo >/dev/null 2>&1; then
-    for home in "$HOME" "$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)"; do
-        if [[ -n $home && -x $home/.cargo/bin/cargo ]]; then
-            export PATH="$home/.cargo/bin:$PATH"
-            if [[ -z ${RUSTUP_HOME:-} && -d $home/.rustup ]]; then
-                export RUSTUP_HOME="$home/.rustup"
-            fi
-            break
-        fi
-    done
-fi
+source "$repo_root/scripts/lib/toolchain.sh"
 
 say() { echo "vm-test: $*" >&2; }
 die() {
