@@ -17,7 +17,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
 use super::params::Params;
-use super::stream::pump_attach;
+use super::stream::{output_content_type, pump_attach};
 use super::tenant::{Caller, Tenant};
 use crate::engine::containers::health::Health;
 use crate::engine::containers::logs::{LogOptions, parse_log_time, timestamp_prefix};
@@ -569,14 +569,7 @@ pub async fn attach_container(
             None => drop(client),
         }
     });
-    let content_type =
-        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
-    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    Ok(response)
+    Ok(super::stream::hijacked_response(tty))
 }
 
 /// A container's logs, multiplexed (raw with a TTY); with `follow` until it stops.
@@ -631,10 +624,8 @@ pub async fn container_logs(
             yield Ok::<_, std::io::Error>(axum::body::Bytes::from(chunk));
         }
     };
-    let content_type =
-        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     let mut response = Body::from_stream(body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(output_content_type(tty)));
     Ok(response)
 }
 
@@ -651,13 +642,8 @@ pub async fn resize_container(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    let size = |key: &str| {
-        params
-            .get(key)
-            .and_then(|v| v.parse::<u16>().ok())
-            .ok_or_else(|| ApiError::bad_request(format!("invalid {key}")))
-    };
-    state.engine.resize_container(&tenant.0, &id, size("h")?, size("w")?).await?;
+    let (h, w) = params.terminal_size()?;
+    state.engine.resize_container(&tenant.0, &id, h, w).await?;
     Ok(StatusCode::OK)
 }
 

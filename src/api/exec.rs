@@ -14,7 +14,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::json::{JsonBody, parse};
 use super::params::Params;
-use super::stream::pump_attach;
+use super::stream::{output_content_type, pump_attach};
 use super::tenant::{Caller, Tenant};
 use crate::engine::containers::exec::ExecConfig;
 
@@ -111,8 +111,6 @@ pub async fn start_exec(
     }
     let tty = record.config.tty;
     let stdin = record.config.attach_stdin;
-    let content_type =
-        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     let (Some(upgrade), true) = (upgrade, wants_upgrade) else {
         // No hijack asked for: run it and stream the output as the body.
         let started = engine.start_exec(&tenant.0, &id, false).await?;
@@ -121,7 +119,7 @@ pub async fn start_exec(
             tokio::spawn(pump_attach(server, shim, tty, false, started.finished));
         }
         let mut response = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(client)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(output_content_type(tty)));
         return Ok(response);
     };
     let tenant = tenant.0.clone();
@@ -145,12 +143,7 @@ pub async fn start_exec(
             }
         }
     });
-    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    Ok(response)
+    Ok(super::stream::hijacked_response(tty))
 }
 
 /// `GET /exec/{id}/json`'s reply.
@@ -242,12 +235,7 @@ pub async fn resize_exec(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    let size = |key: &str| {
-        params
-            .get(key)
-            .and_then(|v| v.parse::<u16>().ok())
-            .ok_or_else(|| ApiError::bad_request(format!("invalid {key}")))
-    };
-    state.engine.resize_exec(&tenant.0, &id, size("h")?, size("w")?).await?;
+    let (h, w) = params.terminal_size()?;
+    state.engine.resize_exec(&tenant.0, &id, h, w).await?;
     Ok(StatusCode::OK)
 }

@@ -46,6 +46,16 @@ impl Params {
         self.get(key).filter(|v| !v.is_empty()).map(str::to_string)
     }
 
+    /// A terminal size from `h` and `w` (rows, columns), as resize takes them.
+    pub fn terminal_size(&self) -> Result<(u16, u16), ApiError> {
+        let size = |key: &str| {
+            self.get(key)
+                .and_then(|v| v.parse::<u16>().ok())
+                .ok_or_else(|| ApiError::bad_request(format!("invalid {key}")))
+        };
+        Ok((size("h")?, size("w")?))
+    }
+
     /// The `filters` parameter, in either encoding.
     pub fn filters(&self) -> Result<Filters, ApiError> {
         Filters::parse(self.get("filters")).map_err(|e| ApiError::bad_request(e.to_string()))

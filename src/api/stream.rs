@@ -97,6 +97,22 @@ pub fn json_lines(messages: &[serde_json::Value], separator: &str) -> Response {
     response
 }
 
+/// The content type of a container's or exec's output: raw bytes with a TTY, else Docker's
+/// multiplexed frames.
+pub fn output_content_type(tty: bool) -> &'static str {
+    if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" }
+}
+
+/// The 101 reply that hands the connection over to the output stream (attach, exec start).
+pub fn hijacked_response(tty: bool) -> Response {
+    let mut response = axum::http::StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(output_content_type(tty)));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    response
+}
+
 /// Carries a hijacked attach connection: output frames from the shim go to the client (as
 /// Docker's multiplexed frames, or raw bytes with a TTY); the client's raw stdin bytes go to
 /// the shim as stdin frames, and its half-close becomes "close stdin". The connection closes
