@@ -18,7 +18,8 @@ use crate::runtime::network::iptables::{Chains, DEFAULT_BRIDGE, USER_BRIDGE_PREF
 use crate::runtime::network::netlink::Netlink;
 use crate::runtime::network::proxy::PortProxy;
 use crate::store::DEFAULT_TENANT;
-use crate::store::networks::{NetworkRow, UniqueError};
+use crate::store::UniqueError;
+use crate::store::networks::NetworkRow;
 
 mod attach;
 pub mod ipam;

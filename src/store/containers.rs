@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::Store;
+use super::{Store, UniqueError, unique_error};
 
 /// A container's state columns.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,24 +53,6 @@ pub struct ContainerRow {
     pub health: Option<String>,
 }
 
-/// Why a container could not be inserted or renamed.
-#[derive(Debug, thiserror::Error)]
-pub enum NameError {
-    /// Another container of the tenant has the name.
-    #[error("name in use")]
-    Taken,
-    /// The database failed.
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-fn name_error(e: sqlx::Error) -> NameError {
-    match e.as_database_error() {
-        Some(db) if db.is_unique_violation() => NameError::Taken,
-        _ => NameError::Database(e),
-    }
-}
-
 /// A static `SELECT` of every container column, with the given tail.
 macro_rules! select_containers {
     ($tail:literal) => {
@@ -108,8 +90,8 @@ fn row_to_container(row: sqlx::sqlite::SqliteRow) -> ContainerRow {
 }
 
 impl Store {
-    /// Records a new container; fails with `NameError::Taken` when the tenant has the name.
-    pub async fn insert_container(&self, c: &ContainerRow) -> Result<(), NameError> {
+    /// Records a new container; fails with `UniqueError::Taken` when the tenant has the name.
+    pub async fn insert_container(&self, c: &ContainerRow) -> Result<(), UniqueError> {
         sqlx::query(
             "INSERT INTO containers (tenant_id, id, name, image_id, image_ref, config, host_config, created_at, status)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -125,7 +107,7 @@ impl Store {
         .bind(&c.state.status)
         .execute(self.pool())
         .await
-        .map_err(name_error)?;
+        .map_err(unique_error)?;
         Ok(())
     }
 
@@ -227,14 +209,14 @@ impl Store {
         Ok(())
     }
 
-    /// Renames a container; `NameError::Taken` when the tenant has the name.
-    pub async fn rename_container(&self, id: &str, name: &str) -> Result<(), NameError> {
+    /// Renames a container; `UniqueError::Taken` when the tenant has the name.
+    pub async fn rename_container(&self, id: &str, name: &str) -> Result<(), UniqueError> {
         sqlx::query("UPDATE containers SET name = ? WHERE id = ?")
             .bind(name)
             .bind(id)
             .execute(self.pool())
             .await
-            .map_err(name_error)?;
+            .map_err(unique_error)?;
         Ok(())
     }
 
@@ -285,10 +267,10 @@ mod tests {
         };
         store.insert_container(&row).await.unwrap();
         let twin = ContainerRow { id: "c2".into(), ..row.clone() };
-        assert!(matches!(store.insert_container(&twin).await, Err(NameError::Taken)));
+        assert!(matches!(store.insert_container(&twin).await, Err(UniqueError::Taken)));
         let other = ContainerRow { id: "c2".into(), name: "db".into(), ..row.clone() };
         store.insert_container(&other).await.unwrap();
-        assert!(matches!(store.rename_container("c2", "web").await, Err(NameError::Taken)));
+        assert!(matches!(store.rename_container("c2", "web").await, Err(UniqueError::Taken)));
         let state =
             ContainerState { status: "running".into(), pid: 42, started_at: Some("t".into()), ..Default::default() };
         store.set_container_state("c1", &state).await.unwrap();

@@ -17,6 +17,25 @@ pub mod volumes;
 /// The tenant that owns everything until tenants and tokens arrive.
 pub const DEFAULT_TENANT: &str = "default";
 
+/// Why a row could not be written: a unique constraint (a name, an address) or the database.
+#[derive(Debug, thiserror::Error)]
+pub enum UniqueError {
+    /// The name, or the address, is taken.
+    #[error("taken")]
+    Taken,
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Tells a unique-constraint violation from other database failures.
+fn unique_error(e: sqlx::Error) -> UniqueError {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => UniqueError::Taken,
+        _ => UniqueError::Database(e),
+    }
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::Store;
+use super::{Store, UniqueError, unique_error};
 
 /// A network as stored.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -81,24 +81,6 @@ pub struct PublishedPort {
     pub host_ip: String,
     /// The host port.
     pub host_port: u16,
-}
-
-/// Why a row could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum UniqueError {
-    /// The name, or the address, is taken.
-    #[error("taken")]
-    Taken,
-    /// The database failed.
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-fn unique_error(e: sqlx::Error) -> UniqueError {
-    match e.as_database_error() {
-        Some(db) if db.is_unique_violation() => UniqueError::Taken,
-        _ => UniqueError::Database(e),
-    }
 }
 
 /// A static `SELECT` of every network column, with the given tail.

@@ -6,7 +6,8 @@ use super::config::{Config, CreateRequest, HostConfig};
 use super::names::{random_name, validate_name};
 use crate::engine::{Engine, Error, Result};
 use crate::images::config::ContainerConfig as ImageContainerConfig;
-use crate::store::containers::{ContainerRow, ContainerState, NameError};
+use crate::store::UniqueError;
+use crate::store::containers::{ContainerRow, ContainerState};
 
 /// /dev/shm's size when the request names none, as Docker's.
 pub const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
@@ -50,13 +51,13 @@ impl Engine {
         };
         match self.store.insert_container(&row).await {
             Ok(()) => {}
-            Err(NameError::Taken) => {
+            Err(UniqueError::Taken) => {
                 let holder = self.store.container_by_name(tenant, &name).await?.map(|c| c.id).unwrap_or_default();
                 return Err(Error::Conflict(format!(
                     "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
                 )));
             }
-            Err(NameError::Database(e)) => return Err(e.into()),
+            Err(UniqueError::Database(e)) => return Err(e.into()),
         }
         if let Err(e) = self.record_attachments(&id, &networks).await {
             let _ = self.store.delete_container(&id).await;

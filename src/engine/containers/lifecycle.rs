@@ -581,12 +581,12 @@ impl Engine {
         let new_name = super::names::validate_name(new_name).map_err(Error::InvalidArgument)?.to_string();
         match self.store.rename_container(&c.row.id, &new_name).await {
             Ok(()) => {}
-            Err(crate::store::containers::NameError::Taken) => {
+            Err(crate::store::UniqueError::Taken) => {
                 return Err(Error::Conflict(format!(
                     "Conflict. The container name \"/{new_name}\" is already in use. You have to remove (or rename) that container to be able to reuse that name."
                 )));
             }
-            Err(crate::store::containers::NameError::Database(e)) => return Err(e.into()),
+            Err(crate::store::UniqueError::Database(e)) => return Err(e.into()),
         }
         // [networks] The container answers to its new name on its user networks.
         self.refresh_container_names(&c.row.id).await;

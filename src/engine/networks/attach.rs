@@ -23,7 +23,8 @@ use crate::runtime::bundle::EtcFiles;
 use crate::runtime::network::netns::{self, InsideInterface};
 use crate::runtime::network::proxy::PortProxy;
 use crate::runtime::network::{format_mac, mac_for};
-use crate::store::networks::{AttachmentRow, Endpoint, PublishedPort, UniqueError};
+use crate::store::UniqueError;
+use crate::store::networks::{AttachmentRow, Endpoint, PublishedPort};
 
 /// A network a new container joins, as planned at create.
 #[derive(Debug, Clone, PartialEq)]
