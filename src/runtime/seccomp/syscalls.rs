@@ -6,12 +6,17 @@
 /// architecture does not have (profiles list every architecture's names, and the others are
 /// skipped, as libseccomp does).
 pub fn number(name: &str) -> Option<i64> {
-    TABLE.iter().find(|(n, _)| *n == name).map(|(_, nr)| *nr)
+    entries().find(|(n, _)| *n == name).map(|(_, nr)| *nr)
 }
 
 /// The name of a syscall number on this architecture.
 pub fn name(number: i64) -> Option<&'static str> {
-    TABLE.iter().find(|(_, nr)| *nr == number).map(|(n, _)| *n)
+    entries().find(|(_, nr)| *nr == number).map(|(n, _)| *n)
+}
+
+/// This architecture's own numbers, then the common ones.
+fn entries() -> impl Iterator<Item = &'static (&'static str, i64)> {
+    TABLE.iter().chain(if TABLE.is_empty() { &[][..] } else { COMMON })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -21,7 +26,8 @@ const TABLE: &[(&str, i64)] = AARCH64;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const TABLE: &[(&str, i64)] = &[];
 
-/// x86_64 (the 64-bit ABI; x32 numbers carry bit 30 and are refused by the filter's prologue).
+/// x86_64 below 424 (the 64-bit ABI; x32 numbers carry bit 30 and are refused by the filter's
+/// prologue).
 #[allow(dead_code)]
 const X86_64: &[(&str, i64)] = &[
     ("read", 0),
@@ -356,55 +362,9 @@ const X86_64: &[(&str, i64)] = &[
     ("statx", 332),
     ("rseq", 334),
     ("uretprobe", 335),
-    ("pidfd_send_signal", 424),
-    ("io_uring_setup", 425),
-    ("io_uring_enter", 426),
-    ("io_uring_register", 427),
-    ("open_tree", 428),
-    ("move_mount", 429),
-    ("fsopen", 430),
-    ("fsconfig", 431),
-    ("fsmount", 432),
-    ("fspick", 433),
-    ("pidfd_open", 434),
-    ("clone3", 435),
-    ("close_range", 436),
-    ("openat2", 437),
-    ("pidfd_getfd", 438),
-    ("faccessat2", 439),
-    ("process_madvise", 440),
-    ("epoll_pwait2", 441),
-    ("mount_setattr", 442),
-    ("quotactl_fd", 443),
-    ("landlock_create_ruleset", 444),
-    ("landlock_add_rule", 445),
-    ("landlock_restrict_self", 446),
-    ("memfd_secret", 447),
-    ("process_mrelease", 448),
-    ("futex_waitv", 449),
-    ("set_mempolicy_home_node", 450),
-    ("cachestat", 451),
-    ("fchmodat2", 452),
-    ("map_shadow_stack", 453),
-    ("futex_wake", 454),
-    ("futex_wait", 455),
-    ("futex_requeue", 456),
-    ("statmount", 457),
-    ("listmount", 458),
-    ("lsm_get_self_attr", 459),
-    ("lsm_set_self_attr", 460),
-    ("lsm_list_modules", 461),
-    ("mseal", 462),
-    ("setxattrat", 463),
-    ("getxattrat", 464),
-    ("listxattrat", 465),
-    ("removexattrat", 466),
-    ("open_tree_attr", 467),
-    ("file_getattr", 468),
-    ("file_setattr", 469),
 ];
 
-/// aarch64 (the generic table).
+/// aarch64 below 424 (the generic table).
 #[allow(dead_code)]
 const AARCH64: &[(&str, i64)] = &[
     ("io_setup", 0),
@@ -681,6 +641,10 @@ const AARCH64: &[(&str, i64)] = &[
     ("statx", 291),
     ("rseq", 293),
     ("kexec_file_load", 294),
+];
+
+/// The calls from 424 on, which every architecture numbers alike (the kernel's unified table).
+const COMMON: &[(&str, i64)] = &[
     ("pidfd_send_signal", 424),
     ("io_uring_setup", 425),
     ("io_uring_enter", 426),
@@ -753,8 +717,8 @@ mod tests {
     #[test]
     fn tables_have_no_duplicates() {
         for table in [X86_64, AARCH64] {
-            let mut names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-            let mut numbers: Vec<i64> = table.iter().map(|(_, nr)| *nr).collect();
+            let mut names: Vec<&str> = table.iter().chain(COMMON).map(|(n, _)| *n).collect();
+            let mut numbers: Vec<i64> = table.iter().chain(COMMON).map(|(_, nr)| *nr).collect();
             names.sort_unstable();
             numbers.sort_unstable();
             let (n, m) = (names.len(), numbers.len());
