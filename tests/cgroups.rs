@@ -96,13 +96,6 @@ fn inside_path(controller: &str, file: &str) -> String {
     }
 }
 
-/// A daemon with the test image imported as `busybox`.
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.import_busybox();
-    d
-}
-
 /// `docker run -d --name NAME OPTIONS… busybox sleep 600`; returns the full
 /// container ID.
 fn run_detached(d: &Daemon, name: &str, options: &[&str]) -> String {
@@ -199,7 +192,7 @@ fn memory_limit_is_in_the_cgroup() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let id = run_detached(&d, "mem", &["-m", "64m"]);
     let file = match layout() {
         Layout::V2 => "memory.max",
@@ -215,7 +208,7 @@ fn without_memory_swap_swap_is_as_much_as_memory_as_docker_does() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     // Docker's default for `-m M` alone is --memory-swap 2M: M of memory
     // plus M of swap. cgroup v2 limits swap alone (memory.swap.max = M), v1
     // memory plus swap (memory.memsw.limit_in_bytes = 2M).
@@ -238,7 +231,7 @@ fn memory_swap_and_reservation_options_reach_the_cgroup() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let v2 = layout() == Layout::V2;
     // (options, file, value) — v2 limits swap alone, v1 memory plus swap.
     let cases: [(&[&str], &str, &str); 3] = if v2 {
@@ -274,7 +267,7 @@ fn a_memory_hog_is_oom_killed() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     // Doubles a string up to 256 MiB: far beyond 32m, yet bounded so a
     // missing limit fails the test instead of exhausting the machine.
     let out = d.docker(&[
@@ -304,7 +297,7 @@ fn pids_limit_is_in_the_cgroup_and_stops_a_fork_bomb() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let id = run_detached(&d, "pids", &["--pids-limit", "20"]);
     assert_cgroup_file(&d, "pids", &id, "pids", "pids.max", "20");
     remove(&d, "pids");
@@ -337,7 +330,7 @@ fn cpus_is_a_cfs_quota_per_100ms_period() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let id = run_detached(&d, "half", &["--cpus", "0.5"]);
     match layout() {
         Layout::V2 => assert_cgroup_file(&d, "half", &id, "cpu", "cpu.max", "50000 100000"),
@@ -354,7 +347,7 @@ fn cpu_shares_become_the_cpu_weight() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     // v2 has no shares: 1024 (v1's default) maps to cpu.weight 100 (v2's).
     let id = run_detached(&d, "shares", &["--cpu-shares", "1024"]);
     match layout() {
@@ -369,7 +362,7 @@ fn cpu_quota_period_and_cpuset_reach_the_cgroup() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let id = run_detached(&d, "cpus", &["--cpu-quota", "25000", "--cpu-period", "50000", "--cpuset-cpus", "0"]);
     match layout() {
         Layout::V2 => assert_cgroup_file(&d, "cpus", &id, "cpu", "cpu.max", "25000 50000"),
@@ -392,7 +385,7 @@ fn removing_a_container_removes_its_cgroup() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let id = run_detached(&d, "gone", &["-m", "64m", "--pids-limit", "50", "--cpus", "0.5"]);
     let dirs = host_dirs(&id);
     assert!(!dirs.is_empty());
@@ -424,7 +417,7 @@ fn exec_processes_join_the_container_cgroup_and_its_limits() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let id = run_detached(&d, "ex", &["-m", "64m", "--pids-limit", "30"]);
     // Inside, the exec'd shell is in the root of the container's cgroup
     // namespace, and it is listed in the container's cgroup.procs.

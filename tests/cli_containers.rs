@@ -15,13 +15,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Daemon, running_as_root, stderr_text, stdout_text, wait_until};
 
-/// A daemon with the test image imported as `busybox`.
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.import_busybox();
-    d
-}
-
 /// The full ID of a container.
 fn full_id(d: &Daemon, name: &str) -> String {
     let id = d.inspect(name, "{{.Id}}");
@@ -36,17 +29,6 @@ fn sorted_lines(text: &str) -> Vec<String> {
     lines
 }
 
-/// `docker rm -f` every container, so the daemon's Drop leaves nothing.
-fn remove_all(d: &Daemon) {
-    let ids = d.docker_ok(&["ps", "-aq"]);
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        d.docker_ok(&args);
-    }
-}
-
 // ---- docker run ---------------------------------------------------------
 
 #[test]
@@ -54,7 +36,7 @@ fn run_prints_output_passes_exit_codes_and_keeps_streams_apart() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
 
     let out = d.docker(&["run", "--rm", "busybox", "echo", "hello"]);
     d.assert_exit("docker run --rm busybox echo hello", &out, 0);
@@ -88,7 +70,7 @@ fn run_with_t_gets_a_pseudo_terminal() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     // `script` gives the CLI a terminal, as a user's shell would have.
     let out = d.shell(r#"script -qec "docker run -t --rm busybox sh -c 'test -t 0 && echo is-a-tty; tty'" /dev/null"#);
     d.assert_exit("script -qec 'docker run -t …'", &out, 0);
@@ -109,7 +91,7 @@ fn run_unknown_command_exits_127_and_leaves_no_container() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let out = d.docker(&["run", "--rm", "busybox", "nosuchcmd"]);
     d.assert_exit("docker run --rm busybox nosuchcmd", &out, 127);
     let err = stderr_text(&out);
@@ -125,7 +107,7 @@ fn logs_follow_ends_when_the_container_exits() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&[
         "run",
         "-d",
@@ -146,7 +128,7 @@ fn logs_follow_ends_when_the_container_exits() {
         started.elapsed()
     );
     assert_eq!(d.inspect("three-lines", "{{.State.Status}}"), "exited");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -154,7 +136,7 @@ fn logs_tail_since_until_and_timestamps() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&[
         "run",
         "-d",
@@ -204,7 +186,7 @@ fn logs_tail_since_until_and_timestamps() {
         assert!(*stamp >= *previous.as_str(), "timestamps go backwards:\n{out}");
         previous = stamp.to_string();
     }
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 /// The current UTC year as docker prints it in timestamps ("2025-").
@@ -218,7 +200,7 @@ fn logs_rotate_with_max_size_and_max_file() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&[
         "run",
         "-d",
@@ -273,7 +255,7 @@ fn logs_rotate_with_max_size_and_max_file() {
         .collect();
     assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "docker logs after rotation is not consecutive:\n{out}");
     assert_eq!(d.docker_ok(&["logs", "--tail", "1", "chatty"]), "line number 1999\n");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 // ---- stop, kill, restart, wait, rm, rename -------------------------------
@@ -283,7 +265,7 @@ fn stop_runs_the_term_trap_and_kills_after_the_timeout() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
 
     d.docker_ok(&[
         "run",
@@ -337,7 +319,7 @@ fn stop_runs_the_term_trap_and_kills_after_the_timeout() {
     assert_eq!(state["Status"], "exited", "{state}");
     assert_eq!(state["Running"], false, "{state}");
     assert_eq!(state["ExitCode"], 137, "{state}");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -345,7 +327,7 @@ fn kill_restart_wait_rm_and_rename() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
 
     // docker kill -s HUP reaches the process's trap; it keeps running.
     d.docker_ok(&[
@@ -406,7 +388,7 @@ fn kill_restart_wait_rm_and_rename() {
         "the process of the removed container (pid {pid}) is still running"
     );
     assert_eq!(d.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]).trim(), "renamed");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 // ---- docker ps ------------------------------------------------------------
@@ -416,7 +398,7 @@ fn ps_lists_and_filters_containers() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let long_command = "echo this command line is long enough to be truncated by docker ps; sleep 600";
     d.docker_ok(&["run", "-d", "--name", "ps-running", "--label", "team=blue", "busybox", "sh", "-c", long_command]);
     let out = d.docker(&["run", "--name", "ps-three", "busybox", "sh", "-c", "exit 3"]);
@@ -479,7 +461,7 @@ fn ps_lists_and_filters_containers() {
     let table = d.docker_ok(&["ps", "-a"]);
     let row = table.lines().find(|l| l.contains("ps-three")).unwrap_or_else(|| panic!("no ps-three row:\n{table}"));
     assert!(row.contains("Exited (3)"), "{row}");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 // ---- a daemon crash -----------------------------------------------------------
@@ -489,7 +471,7 @@ fn containers_survive_a_daemon_crash_without_losing_logs() {
     if !running_as_root() {
         return;
     }
-    let mut d = daemon();
+    let mut d = Daemon::with_busybox();
     d.docker_ok(&[
         "run",
         "-d",
@@ -560,7 +542,7 @@ fn containers_survive_a_daemon_crash_without_losing_logs() {
         wait_until(Duration::from_secs(10), || !Path::new(&format!("/proc/{counter_pid}")).exists()),
         "the counter process is still running after docker stop"
     );
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 // ---- nothing left behind ------------------------------------------------------
@@ -610,7 +592,7 @@ fn nothing_is_left_behind_after_removing_containers_and_stopping() {
     if !running_as_root() {
         return;
     }
-    let mut d = daemon();
+    let mut d = Daemon::with_busybox();
     let cidfile = d.scratch_dir().join("rm.cid");
     let bind_src = d.scratch_dir().join("bind");
     std::fs::create_dir(&bind_src).unwrap();
@@ -662,7 +644,7 @@ fn nothing_is_left_behind_after_removing_containers_and_stopping() {
     dirs_named_after(Path::new("/sys/fs/cgroup"), std::slice::from_ref(&limited), &mut running_cgroups);
     assert!(!running_cgroups.is_empty(), "no cgroup directory is named after the running container {limited}");
 
-    remove_all(&d);
+    d.remove_all_containers();
     assert_eq!(d.docker_ok(&["ps", "-aq"]), "");
     d.stop();
 

@@ -14,13 +14,6 @@ use std::path::Path;
 
 use common::{Daemon, running_as_root, stderr_text, stdout_text};
 
-/// A daemon with the test image imported as `busybox`.
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.import_busybox();
-    d
-}
-
 /// `docker run --rm ARGS… busybox sh -c SCRIPT`: (exit code, stdout, stderr).
 fn run_sh(d: &Daemon, options: &[&str], script: &str) -> (i32, String, String) {
     let mut args = vec!["run", "--rm"];
@@ -55,7 +48,7 @@ fn the_command_is_pid_1_with_its_own_hostname_and_no_view_of_the_host() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
 
     assert_eq!(run_sh_ok(&d, &[], "echo $$"), "1\n", "PID of the command");
 
@@ -101,7 +94,7 @@ fn resource_limits_are_visible_in_the_container() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let options = ["-m", "64m", "--pids-limit", "50", "--cpus", "0.5"];
     let read = "for f in \"$@\"; do echo \"$f=$(cat $f)\"; done";
     let files: &[&str] = if cgroup_v2() {
@@ -163,7 +156,7 @@ fn memory_limit_is_enforced_by_the_oom_killer() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     // Doubles a string up to 256 MiB: far beyond 32m, yet bounded so a
     // missing limit fails the test instead of exhausting the host.
     let out = d.docker(&[
@@ -193,7 +186,7 @@ fn pids_limit_stops_a_fork_bomb() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     // 60 background sleeps: fine without a limit, too many with 20.
     let (code, out, err) = run_sh(
         &d,
@@ -216,7 +209,7 @@ fn mounting_and_kernel_writes_need_privileged() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
 
     let (code, out, err) = run_sh(&d, &[], "mount -t tmpfs x /tmp && echo mounted");
     assert!(
@@ -250,7 +243,7 @@ fn capabilities_can_be_dropped_and_added() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let caps = |options: &[&str]| -> String { run_sh_ok(&d, options, "grep -E '^Cap(Prm|Eff|Bnd)' /proc/self/status") };
 
     let none = caps(&["--cap-drop", "ALL"]);
@@ -283,7 +276,7 @@ fn read_only_root_with_a_writable_tmpfs() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let (code, _, err) = run_sh(&d, &["--read-only", "--tmpfs", "/run"], "touch /x");
     assert_ne!(code, 0, "writing / worked with --read-only");
     assert!(err.contains("Read-only file system"), "{err}");
@@ -305,7 +298,7 @@ fn bind_mounts_read_write_read_only_and_with_mount() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let dir = d.scratch_dir().join("shared");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("from-host"), "host data\n").unwrap();
@@ -357,7 +350,7 @@ fn user_env_workdir_and_entrypoint() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     assert_eq!(run_sh_ok(&d, &[], "id -u"), "0\n", "default user");
     assert_eq!(run_sh_ok(&d, &["--user", "65534"], "id -u; id -g"), "65534\n65534\n", "--user 65534");
     assert_eq!(run_sh_ok(&d, &["--user", "nobody"], "id -u; id -g"), "65534\n65534\n", "--user nobody");
@@ -389,7 +382,7 @@ fn ulimits_and_init() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     assert_eq!(run_sh_ok(&d, &["--ulimit", "nofile=512:512"], "ulimit -n; ulimit -Hn"), "512\n512\n");
     assert_eq!(run_sh_ok(&d, &["--ulimit", "nofile=256:1024"], "ulimit -Sn; ulimit -Hn"), "256\n1024\n");
 

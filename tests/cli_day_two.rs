@@ -17,24 +17,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Daemon, running_as_root, stderr_text, stdout_text, tail, wait_until};
 
-/// A daemon with the test image imported as `busybox`.
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.import_busybox();
-    d
-}
-
-/// `docker rm -f` every container, so the daemon's Drop leaves nothing.
-fn remove_all(d: &Daemon) {
-    let ids = d.docker_ok(&["ps", "-aq"]);
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        d.docker_ok(&args);
-    }
-}
-
 /// Now as `SECONDS.NANOSECONDS`, a form `--since`/`--until` take.
 fn unix_now() -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
@@ -156,7 +138,7 @@ fn exec_runs_commands_with_streams_exit_codes_user_workdir_env_and_detached() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
     let since = unix_now();
 
@@ -251,7 +233,7 @@ fn exec_runs_commands_with_streams_exit_codes_user_workdir_env_and_detached() {
         "name and image on every exec event:\n{}",
         lines.join("\n")
     );
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -259,7 +241,7 @@ fn concurrent_execs_all_succeed() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "1000"]);
     // Several `docker exec` at once (scripts, health checks and users do that): every one runs
     // its command and reports its own output and exit code.
@@ -289,7 +271,7 @@ fn concurrent_execs_all_succeed() {
         workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
     });
     assert!(failures.is_empty(), "{} of 100 concurrent execs failed:\n{}", failures.len(), failures.join("\n"));
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -297,7 +279,7 @@ fn exec_it_gets_a_terminal_and_privileged_exec_can_mount() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
 
     // An interactive shell through a pseudo-terminal, as a user at a terminal gets it: `script`
@@ -343,7 +325,7 @@ fn exec_it_gets_a_terminal_and_privileged_exec_can_mount() {
     d.assert_exit("docker exec --privileged open mount -t tmpfs x /tmp", &out, 0);
     let mounts = d.docker_ok(&["exec", "open", "cat", "/proc/mounts"]);
     assert!(mounts.lines().any(|l| l.starts_with("x /tmp tmpfs ")), "the privileged mount is not visible:\n{mounts}");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 // ---- docker events ------------------------------------------------------------
@@ -353,7 +335,7 @@ fn events_replay_a_run_in_order_also_after_a_daemon_restart() {
     if !running_as_root() {
         return;
     }
-    let mut d = daemon();
+    let mut d = Daemon::with_busybox();
     let since = unix_now();
     let out = d.docker(&["run", "--rm", "--name", "short", "busybox", "echo", "hi"]);
     d.assert_exit("docker run --rm --name short busybox echo hi", &out, 0);
@@ -437,7 +419,7 @@ fn events_filter_by_action_type_and_container() {
     // As dockerd shows them: the tag event names the reference in its familiar form.
     assert!(images.contains(&"image tag busybox:latest".to_string()), "the tag of docker import: {images:?}");
     assert!(images.contains(&"image tag mine:v1".to_string()), "the tag of docker tag: {images:?}");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -445,7 +427,7 @@ fn live_events_show_a_run_started_after_them() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     // The stream ends by itself at --until.
     let until = unix_secs_from_now(Duration::from_secs(12)).to_string();
     let started = Instant::now();
@@ -494,7 +476,7 @@ fn restart_policies_on_failure_gives_up_and_always_comes_back() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&[
         "run",
         "-d",
@@ -548,7 +530,7 @@ fn restart_policies_on_failure_gives_up_and_always_comes_back() {
     let count = d.inspect("comeback", "{{.RestartCount}}");
     thread::sleep(Duration::from_millis(1500));
     assert_eq!(d.inspect("comeback", "{{.State.Status}} {{.RestartCount}}"), format!("exited {count}"));
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -556,7 +538,7 @@ fn restart_policies_at_daemon_start() {
     if !running_as_root() {
         return;
     }
-    let mut d = daemon();
+    let mut d = Daemon::with_busybox();
     for (name, policy) in [
         ("always-up", "always"),
         ("always-stopped", "always"),
@@ -590,7 +572,7 @@ fn restart_policies_at_daemon_start() {
     d.kill9();
     d.respawn();
     check(&d, "after the daemon was killed and started again");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 // ---- health checks -------------------------------------------------------------
@@ -600,7 +582,7 @@ fn health_checks_turn_containers_healthy_or_unhealthy() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let since = unix_now();
     d.docker_ok(&[
         "run",
@@ -649,7 +631,7 @@ fn health_checks_turn_containers_healthy_or_unhealthy() {
         events(&d, &since, &unix_now(), &["--filter", "event=health_status"], "{{.Action}} {{.Actor.Attributes.name}}");
     assert!(changes.contains(&"health_status: unhealthy sick".to_string()), "{changes:?}");
     assert!(changes.contains(&"health_status: healthy fine".to_string()), "{changes:?}");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 /// Polls `.State.Health.Status` of `name` until it is `wanted` (at most 15 s).
@@ -669,7 +651,7 @@ fn wait_conditions_of_the_api() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
 
     // not-running on a container that never ran: at once, 0.
     d.docker_ok(&["create", "--name", "fresh", "busybox", "true"]);
@@ -718,7 +700,7 @@ fn wait_conditions_of_the_api() {
     let reply = d.http("POST", "/containers/fresh/wait?condition=sometime", None, &[]);
     assert_eq!(reply.status, 400, "an unknown condition: {}", reply.text());
     assert_eq!(d.http("POST", "/containers/nothere/wait", None, &[]).status, 404);
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -726,7 +708,7 @@ fn logs_since_and_until_select_a_time_window() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&[
         "run",
         "-d",
@@ -757,7 +739,7 @@ fn logs_since_and_until_select_a_time_window() {
         d.docker_ok(&["logs", "--since", &unix_secs_from_now(Duration::from_secs(3600)).to_string(), "phases"]),
         ""
     );
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -765,7 +747,7 @@ fn attach_receives_new_output_and_ends_with_the_container() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     // It prints "early", then waits for /go before printing more and exiting 7.
     let script =
         "echo early; while [ ! -e /go ]; do sleep 0.05; done; for i in 1 2 3; do echo late$i; sleep 0.1; done; exit 7";
@@ -792,5 +774,5 @@ fn attach_receives_new_output_and_ends_with_the_container() {
     let out = d.docker(&["attach", "talker"]);
     assert!(!out.status.success(), "docker attach to an exited container succeeded");
     assert!(stderr_text(&out).contains("You cannot attach to a stopped container"), "{}", stderr_text(&out));
-    remove_all(&d);
+    d.remove_all_containers();
 }

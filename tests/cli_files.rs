@@ -11,24 +11,6 @@ use std::path::Path;
 
 use common::{Daemon, running_as_root, stdout_text};
 
-/// A daemon with the test image imported as `busybox`.
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.import_busybox();
-    d
-}
-
-/// `docker rm -f` every container, so the daemon's Drop leaves nothing.
-fn remove_all(d: &Daemon) {
-    let ids = d.docker_ok(&["ps", "-aq"]);
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        d.docker_ok(&args);
-    }
-}
-
 /// A small tree on the host: files, a nested directory, a symlink.
 fn make_tree(dir: &Path) {
     std::fs::create_dir_all(dir.join("sub/deeper")).unwrap();
@@ -91,7 +73,7 @@ fn cp_round_trips_a_directory_with_running_and_stopped_containers() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let scratch = d.scratch_dir();
     let tree = scratch.join("tree");
     make_tree(&tree);
@@ -125,7 +107,7 @@ fn cp_round_trips_a_directory_with_running_and_stopped_containers() {
     assert_eq!(host_mounts_under(d.data_root()), Vec::<String>::new(), "no mount is left on the host");
     d.docker_ok(&["start", "box"]);
     assert_eq!(d.docker_ok(&["exec", "box", "cat", "/stopped/top.txt"]), "top\n");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -133,7 +115,7 @@ fn cp_cannot_write_outside_the_container() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let scratch = d.scratch_dir();
     d.docker_ok(&["run", "-d", "--name", "box", "busybox", "sleep", "300"]);
     let unique = format!("kapsel-cp-escape-{}", std::process::id());
@@ -187,7 +169,7 @@ fn cp_cannot_write_outside_the_container() {
     assert_eq!((reply.status, reply.json()["message"].as_str()), (400, Some("extraction point is not a directory")));
     let reply = d.http("PUT", "/v1.50/containers/box/archive?path=/nope", Some(&tar), &[]);
     assert_eq!(reply.status, 404, "{}", reply.text());
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -195,7 +177,7 @@ fn archive_head_carries_the_path_stat() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&["create", "--name", "box", "busybox", "true"]);
     let reply = d.http("HEAD", "/v1.50/containers/box/archive?path=/bin/sh", None, &[]);
     assert_eq!(reply.status, 200);
@@ -206,7 +188,7 @@ fn archive_head_carries_the_path_stat() {
     assert_ne!(stat["mode"].as_u64().unwrap() & (1 << 27), 0, "a symlink in Go's FileMode: {stat}");
     let reply = d.http("HEAD", "/v1.50/containers/box/archive?path=/nope", None, &[]);
     assert_eq!(reply.status, 404);
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -214,7 +196,7 @@ fn diff_shows_added_changed_and_deleted_paths() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let script = "mkdir /added && echo x > /added/f && rm /etc/group && echo more >> /etc/passwd";
     d.docker_ok(&["run", "--name", "box", "busybox", "sh", "-c", script]);
     let out = d.docker_ok(&["diff", "box"]);
@@ -224,7 +206,7 @@ fn diff_shows_added_changed_and_deleted_paths() {
     assert_eq!(d.docker_ok(&["diff", "quiet"]), "");
     let out = d.docker(&["diff", "nosuch"]);
     assert!(common::stderr_text(&out).contains("No such container: nosuch"), "{out:?}");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -232,7 +214,7 @@ fn export_lists_the_containers_files() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&["run", "--name", "box", "busybox", "sh", "-c", "echo exported > /exported.txt"]);
     let out = d.shell("docker export box | tar t");
     d.assert_success("docker export box | tar t", &out);
@@ -249,7 +231,7 @@ fn export_lists_the_containers_files() {
     let names = stdout_text(&out);
     assert!(names.lines().any(|l| l == "bin/busybox"), "{names}");
     assert!(!names.lines().any(|l| l.starts_with("proc/") && l != "proc/"), "no /proc contents:\n{names}");
-    remove_all(&d);
+    d.remove_all_containers();
 }
 
 #[test]
@@ -257,7 +239,7 @@ fn commit_makes_an_image_that_runs_with_the_committed_files() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&["run", "--name", "box", "busybox", "sh", "-c", "echo committed > /f && rm /etc/group"]);
     let id = d.docker_ok(&["commit", "--change", r#"CMD ["cat","/f"]"#, "-m", "the message", "box", "committed:v1"]);
     assert!(common::is_sha256_id(id.trim()), "docker commit printed {id:?}");
@@ -277,5 +259,5 @@ fn commit_makes_an_image_that_runs_with_the_committed_files() {
     d.docker_ok(&["commit", "running", "live:v1"]);
     assert_eq!(d.inspect("running", "{{.State.Status}}"), "running");
     assert_eq!(d.docker_ok(&["run", "--rm", "live:v1", "cat", "/live"]), "live\n");
-    remove_all(&d);
+    d.remove_all_containers();
 }

@@ -22,12 +22,6 @@ use common::{Daemon, running_as_root, stderr_text, stdout_text, test_subnet, wai
 /// What the test image's httpd serves.
 const PAGE: &str = "hello from the kapsel test image";
 
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.import_busybox();
-    d
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("find a free port").port()
 }
@@ -122,7 +116,7 @@ fn published_ports_answer_on_loopback_and_show_in_port_ps_and_inspect() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:80");
     d.docker_ok(&["run", "-d", "--name", "web", "-p", &publish, "busybox", "httpd", "-f", "-p", "80", "-h", "/www"]);
@@ -174,7 +168,7 @@ fn publish_all_picks_a_free_port_that_docker_port_shows() {
     if !running_as_root() {
         return;
     }
-    let mut d = daemon();
+    let mut d = Daemon::with_busybox();
     d.docker_ok(&[
         "run", "-d", "--name", "web", "-P", "--expose", "80", "busybox", "httpd", "-f", "-p", "80", "-h", "/www",
     ]);
@@ -203,7 +197,7 @@ fn a_default_bridge_container_reaches_published_ports_through_the_gateway() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let (open, local) = (free_port(), free_port());
     d.docker_ok(&[
         "run",
@@ -245,7 +239,7 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_not_across_networks
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let (subnet, other_subnet) = (test_subnet(), test_subnet());
     let id = d.docker_ok(&["network", "create", "--subnet", &subnet, "--label", "team=a", "appnet"]);
     assert_eq!(id.trim().len(), 64, "network create printed {id:?}");
@@ -331,7 +325,7 @@ fn internal_networks_have_no_way_out() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let subnet = test_subnet();
     d.docker_ok(&["network", "create", "--internal", "--subnet", &subnet, "closed"]);
     assert_eq!(d.docker_ok(&["network", "inspect", "-f", "{{.Internal}}", "closed"]).trim(), "true");
@@ -350,7 +344,7 @@ fn bad_network_requests_get_dockers_answers() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let subnet = test_subnet();
     d.docker_ok(&["network", "create", "--subnet", &subnet, "appnet"]);
 
@@ -403,7 +397,7 @@ fn removing_everything_and_stopping_leaves_no_link_rule_or_mount() {
     if !running_as_root() {
         return;
     }
-    let mut d = daemon();
+    let mut d = Daemon::with_busybox();
     let netns_before = host("ip", &["netns", "list"]);
     let subnet = test_subnet();
     d.docker_ok(&["network", "create", "--subnet", &subnet, "appnet"]);

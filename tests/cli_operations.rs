@@ -14,13 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::{Daemon, running_as_root, stderr_text, stdout_text, wait_until};
 
-/// A daemon with the test image imported as `busybox`.
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.import_busybox();
-    d
-}
-
 /// Removes every container when dropped, also when the test fails half-way, so that no
 /// spinning container outlives its daemon.
 struct RemoveAll<'a>(&'a Daemon);
@@ -61,7 +54,7 @@ fn stats_shows_memory_cpu_and_pids_and_the_api_modes() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let _cleanup = RemoveAll(&d);
     d.docker_ok(&["run", "-d", "--name", "idle", "busybox", "sleep", "1000"]);
 
@@ -120,7 +113,7 @@ fn stats_cpu_percent_of_a_spinning_container_follows_its_cpu_limit() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let _cleanup = RemoveAll(&d);
     let spin = ["busybox", "sh", "-c", "while :; do :; done"];
     d.docker_ok(&[&["run", "-d", "--name", "spin"][..], &spin[..]].concat());
@@ -173,7 +166,7 @@ fn top_lists_the_container_processes_by_host_pid() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let _cleanup = RemoveAll(&d);
     d.docker_ok(&["run", "-d", "--name", "tp", "busybox", "sh", "-c", "sleep 1001 & sleep 1002 & wait"]);
     let pid = d.inspect("tp", "{{.State.Pid}}");
@@ -210,7 +203,7 @@ fn pause_freezes_the_container_and_unpause_resumes_it() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let _cleanup = RemoveAll(&d);
     let counter = "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done";
     d.docker_ok(&["run", "-d", "--name", "ctr", "busybox", "sh", "-c", counter]);
@@ -273,7 +266,7 @@ fn a_paused_container_can_be_stopped_killed_and_removed() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let _cleanup = RemoveAll(&d);
     let trap = "trap 'exit 3' TERM; while :; do sleep 0.1; done";
     d.docker_ok(&["run", "-d", "--name", "st", "busybox", "sh", "-c", trap]);
@@ -308,7 +301,7 @@ fn update_changes_limits_at_once_and_keeps_them() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let _cleanup = RemoveAll(&d);
     let (memory_file, pids_file) = if cgroup_v2() {
         ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max")
@@ -366,7 +359,7 @@ fn python_sdk_stats_top_pause_and_update() {
         eprintln!("note: skipped, the Python docker SDK is not installed");
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let _cleanup = RemoveAll(&d);
     d.docker_ok(&["run", "-d", "--name", "py", "busybox", "sleep", "1000"]);
     let script = r#"

@@ -79,13 +79,6 @@ fn probe() -> &'static Path {
     })
 }
 
-/// A daemon with the test image imported as `busybox`.
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.import_busybox();
-    d
-}
-
 /// `docker run --rm OPTIONS… -v probe:/probe busybox /probe CALLS…`: each call's errno.
 fn run_probe(d: &Daemon, options: &[&str], calls: &[&str]) -> Vec<(String, i32)> {
     let mount = format!("{}:/probe:ro", probe().display());
@@ -131,7 +124,7 @@ fn the_default_profile_refuses_namespaces_keyrings_kexec_and_mount() {
         eprintln!("skipped: containers need root");
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     assert_eq!(seccomp_mode(&d, &[]), "2", "a default container runs under a filter");
 
     let results = run_probe(
@@ -163,7 +156,7 @@ fn unconfined_and_privileged_lift_the_filter() {
         eprintln!("skipped: containers need root");
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let unconfined = ["--security-opt", "seccomp=unconfined"];
     assert_eq!(seccomp_mode(&d, &unconfined), "0");
     assert_eq!(seccomp_mode(&d, &["--privileged"]), "0");
@@ -185,7 +178,7 @@ fn the_profile_follows_the_capabilities() {
         eprintln!("skipped: containers need root");
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     // CAP_SYS_ADMIN opens mount, unshare and clone3, as in Docker's profile.
     let admin = ["--cap-add", "SYS_ADMIN"];
     let (code, out, err) = run_sh(&d, &admin, "mount -t tmpfs none /tmp && grep -c ' /tmp tmpfs' /proc/mounts");
@@ -203,7 +196,7 @@ fn a_json_profile_replaces_the_default() {
         eprintln!("skipped: containers need root");
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let profile = d.scratch_dir().join("no-mkdir.json");
     std::fs::write(
         &profile,
@@ -239,7 +232,7 @@ fn exec_and_init_processes_are_filtered_too() {
         eprintln!("skipped: containers need root");
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let mount = format!("{}:/probe:ro", probe().display());
     d.docker_ok(&["run", "-d", "--name", "box", "-v", &mount, "busybox", "sleep", "300"]);
     let status = d.docker_ok(&["exec", "box", "grep", "^Seccomp:", "/proc/self/status"]);
@@ -272,7 +265,7 @@ fn info_reports_the_confinement_and_lsm_options_are_checked() {
         eprintln!("skipped: containers need root");
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let options = d.docker_ok(&["info", "--format", "{{json .SecurityOptions}}"]);
     let options: Vec<String> = serde_json::from_str(options.trim()).expect("SecurityOptions is a JSON list");
     assert!(options.contains(&"name=seccomp,profile=builtin".to_string()), "{options:?}");

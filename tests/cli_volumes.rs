@@ -13,22 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Daemon, running_as_root, stderr_text, stdout_text};
 
-/// A daemon with the test image imported as `busybox`.
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.import_busybox();
-    d
-}
-
 /// Removes every container and volume, then checks that nothing is mounted under the data root.
 fn clean_up(d: &Daemon) {
-    let ids = d.docker_ok(&["ps", "-aq"]);
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        d.docker_ok(&args);
-    }
+    d.remove_all_containers();
     d.docker_ok(&["volume", "prune", "--all", "--force"]);
     assert_eq!(d.docker_ok(&["volume", "ls", "-q"]), "");
     assert_eq!(host_mounts_under(d.data_root()), Vec::<String>::new(), "no mount is left on the host");
@@ -115,7 +102,7 @@ fn data_outlives_containers_and_daemon_restarts() {
     if !running_as_root() {
         return;
     }
-    let mut d = daemon();
+    let mut d = Daemon::with_busybox();
     let since = unix_now();
     d.docker_ok(&["volume", "create", "data"]);
     d.docker_ok(&["run", "--name", "writer", "-v", "data:/data", "busybox", "sh", "-c", "echo hello > /data/f"]);
@@ -169,7 +156,7 @@ fn anonymous_volumes_and_rm_v() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&["create", "--name", "c1", "-v", "/data", "busybox", "true"]);
     let mounts: serde_json::Value = serde_json::from_str(&d.inspect("c1", "{{json .Mounts}}")).unwrap();
     let m = &mounts[0];
@@ -216,7 +203,7 @@ fn a_volume_in_use_cannot_be_removed() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&["volume", "create", "busy"]);
     let id = d.docker_ok(&["create", "--name", "holder", "-v", "busy:/b", "busybox", "true"]).trim().to_string();
     let out = d.docker(&["volume", "rm", "busy"]);
@@ -236,7 +223,7 @@ fn new_volumes_are_seeded_from_the_image() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let passwd = d.docker_ok(&["run", "--rm", "-v", "etc:/etc", "busybox", "cat", "/etc/passwd"]);
     assert!(passwd.starts_with("root:x:0:0:"), "{passwd}");
     assert!(d.data_root().join("volumes/etc/_data/passwd").is_file());
@@ -265,7 +252,7 @@ fn mount_type_volume_options() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&["run", "--rm", "--mount", "type=volume,src=vv,dst=/v", "busybox", "touch", "/v/ok"]);
     let out = d.docker(&["run", "--rm", "--mount", "type=volume,src=vv,dst=/v,readonly", "busybox", "touch", "/v/x"]);
     assert!(!out.status.success());
@@ -292,7 +279,7 @@ fn tmpfs_and_bind_volumes() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&["volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", "tv"]);
     let options = d.docker_ok(&["volume", "inspect", "-f", "{{json .Options}}", "tv"]);
     assert_eq!(options.trim(), r#"{"device":"tmpfs","o":"size=1m","type":"tmpfs"}"#);
@@ -330,7 +317,7 @@ fn volumes_survive_a_restart_while_mounted() {
     if !running_as_root() {
         return;
     }
-    let mut d = daemon();
+    let mut d = Daemon::with_busybox();
     d.docker_ok(&["volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "tv"]);
     d.docker_ok(&["run", "-d", "--name", "keep", "-v", "tv:/t", "busybox", "sleep", "300"]);
     d.docker_ok(&["exec", "keep", "sh", "-c", "echo still > /t/f"]);
@@ -351,7 +338,7 @@ fn cp_reaches_the_volumes_of_a_stopped_container() {
     if !running_as_root() {
         return;
     }
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.docker_ok(&["create", "--name", "stopped", "-v", "files:/files", "-v", "/anon", "busybox", "true"]);
     let file = d.scratch_dir().join("note.txt");
     std::fs::write(&file, "via cp\n").unwrap();

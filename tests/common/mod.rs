@@ -59,6 +59,14 @@ impl Daemon {
         Daemon::start_with(&["--insecure-no-auth"])
     }
 
+    /// `start()` with the test image imported as `busybox`, as most
+    /// container tests want it.
+    pub fn with_busybox() -> Daemon {
+        let d = Daemon::start();
+        d.import_busybox();
+        d
+    }
+
     /// Starts a daemon with extra `kapsel serve` flags (none: its TCP
     /// listener requires bearer tokens).
     pub fn start_with(extra_args: &[&str]) -> Daemon {
@@ -333,6 +341,18 @@ impl Daemon {
     }
 
     // ---- containers -----------------------------------------------------
+
+    /// `docker rm -f` every container, so that the daemon's Drop leaves
+    /// nothing behind.
+    pub fn remove_all_containers(&self) {
+        let ids = self.docker_ok(&["ps", "-aq"]);
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            self.docker_ok(&args);
+        }
+    }
 
     /// `docker import <test image> busybox` (the tag every container test
     /// runs), returning the image ID.

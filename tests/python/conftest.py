@@ -121,6 +121,15 @@ def client(daemon):
     c.close()
 
 
+@pytest.fixture()
+def no_containers_left(client):
+    """The test starts and ends with no containers on the daemon."""
+    assert client.containers.list(all=True) == []
+    yield
+    for container in client.containers.list(all=True):
+        container.remove(force=True)
+
+
 @pytest.fixture(scope="session")
 def test_image():
     """Path of the busybox rootfs tarball (see scripts/make-test-image.sh)."""

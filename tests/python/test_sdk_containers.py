@@ -3,25 +3,16 @@ as a user script would drive them. Needs root (the daemon runs containers)."""
 
 import os
 import time
-import uuid
 
 import docker
 import pytest
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="running containers needs root")
+from names import unique
 
-
-def _unique(prefix):
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(autouse=True)
-def _no_containers_left(client):
-    """Every test starts and ends with no containers on the daemon."""
-    assert client.containers.list(all=True) == []
-    yield
-    for container in client.containers.list(all=True):
-        container.remove(force=True)
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="running containers needs root"),
+    pytest.mark.usefixtures("no_containers_left"),
+]
 
 
 def test_run_returns_output_and_removes(client, busybox):
@@ -30,7 +21,7 @@ def test_run_returns_output_and_removes(client, busybox):
 
 
 def test_run_detached_logs_wait_stop_remove(client, busybox):
-    name = _unique("sdk-detached-")
+    name = unique("sdk-detached-")
     container = client.containers.run(
         "busybox",
         ["sh", "-c", "trap 'echo stopping; exit 0' TERM; echo started; while true; do sleep 0.1; done"],
@@ -71,8 +62,8 @@ def test_wait_returns_the_exit_code(client, busybox):
 
 
 def test_list_and_get(client, busybox):
-    running_name = _unique("sdk-running-")
-    exited_name = _unique("sdk-exited-")
+    running_name = unique("sdk-running-")
+    exited_name = unique("sdk-exited-")
     running = client.containers.run(
         "busybox", "sleep 600", detach=True, name=running_name, labels={"suite": "sdk"}
     )
@@ -90,7 +81,7 @@ def test_list_and_get(client, busybox):
     assert got.labels == {"suite": "sdk"}
     assert client.containers.get(running.id[:12]).name == running_name
     with pytest.raises(docker.errors.NotFound):
-        client.containers.get(_unique("sdk-missing-"))
+        client.containers.get(unique("sdk-missing-"))
 
     running.remove(force=True)
     exited.remove()

@@ -4,26 +4,17 @@ Needs root (the daemon runs containers)."""
 
 import os
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import docker
 import pytest
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="running containers needs root")
+from names import unique
 
-
-def _unique(prefix):
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(autouse=True)
-def _no_containers_left(client):
-    """Every test starts and ends with no containers on the daemon."""
-    assert client.containers.list(all=True) == []
-    yield
-    for container in client.containers.list(all=True):
-        container.remove(force=True)
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="running containers needs root"),
+    pytest.mark.usefixtures("no_containers_left"),
+]
 
 
 @pytest.fixture()
@@ -40,13 +31,13 @@ def _exec_many_times(container, times=30):
 
 
 def test_exec_run_over_the_unix_socket(client, busybox):
-    container = client.containers.run("busybox", "sleep 600", detach=True, name=_unique("sdk-exec-"))
+    container = client.containers.run("busybox", "sleep 600", detach=True, name=unique("sdk-exec-"))
     _exec_many_times(container)
     container.remove(force=True)
 
 
 def test_exec_run_over_tcp(client, tcp_client, busybox):
-    name = _unique("sdk-exec-tcp-")
+    name = unique("sdk-exec-tcp-")
     client.containers.run("busybox", "sleep 600", detach=True, name=name)
     container = tcp_client.containers.get(name)
     _exec_many_times(container)
@@ -125,7 +116,7 @@ def test_restart_runs_the_command_again(client, busybox):
 
 
 def test_events_since_until_decode(client, busybox):
-    name = _unique("sdk-events-")
+    name = unique("sdk-events-")
     since = int(time.time()) - 1
     container = client.containers.create("busybox", ["sh", "-c", "exit 6"], name=name)
     container.start()

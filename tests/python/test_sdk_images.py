@@ -3,14 +3,11 @@ as a user script would drive them."""
 
 import hashlib
 import json
-import uuid
 
 import docker
 import pytest
 
-
-def _unique(prefix):
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
+from names import unique
 
 
 def _import(client, tar_path, repository, tag):
@@ -51,7 +48,7 @@ def test_import_and_get(client, test_image):
 
 
 def test_import_from_file(client, test_image):
-    repo = _unique("fromfile")
+    repo = unique("fromfile")
     client.api.import_image(src=str(test_image), repository=repo, tag="1")
     image = client.images.get(f"{repo}:1")
     assert image.id.startswith("sha256:")
@@ -59,7 +56,7 @@ def test_import_from_file(client, test_image):
 
 
 def test_save_remove_load_round_trip(client, test_image, tmp_path):
-    repo = _unique("roundtrip")
+    repo = unique("roundtrip")
     name = f"{repo}:v1"
     image_id = _import(client, test_image, repo, "v1")
 
@@ -83,7 +80,7 @@ def test_save_remove_load_round_trip(client, test_image, tmp_path):
 
 
 def test_tag_and_filtered_list(client, test_image):
-    repo = _unique("tagme")
+    repo = unique("tagme")
     image_id = _import(client, test_image, repo, "1")
     image = client.images.get(f"{repo}:1")
     assert image.tag(f"{repo}/copy", "v2") is True

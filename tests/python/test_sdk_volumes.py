@@ -2,14 +2,11 @@
 and a volume used by a container."""
 
 import os
-import uuid
 
 import docker
 import pytest
 
-
-def _unique(prefix):
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
+from names import unique
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +20,7 @@ def _nothing_left(client):
 
 
 def test_create_list_get_remove(client):
-    name = _unique("sdk-vol-")
+    name = unique("sdk-vol-")
     volume = client.volumes.create(name=name, driver="local", labels={"team": "a"})
     assert volume.name == name
     assert volume.attrs["Driver"] == "local"
@@ -49,7 +46,7 @@ def test_create_list_get_remove(client):
 
 
 def test_prune_removes_unused_volumes(client):
-    named = client.volumes.create(name=_unique("sdk-prune-"))
+    named = client.volumes.create(name=unique("sdk-prune-"))
     anonymous = client.volumes.create()
     pruned = client.volumes.prune()
     assert pruned["VolumesDeleted"] == [anonymous.name]
@@ -59,7 +56,7 @@ def test_prune_removes_unused_volumes(client):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="running containers needs root")
 def test_a_container_writes_into_a_volume(client, busybox):
-    name = _unique("sdk-data-")
+    name = unique("sdk-data-")
     client.volumes.create(name=name)
     out = client.containers.run(
         "busybox", ["sh", "-c", "echo kept > /data/f"], volumes={name: {"bind": "/data", "mode": "rw"}}, remove=True
