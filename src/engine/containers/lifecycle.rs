@@ -497,20 +497,22 @@ impl Engine {
         let c = self.resolve_container(tenant, name).await?;
         if c.is_running() {
             if !force {
-                return Err(Error::Conflict(format!(
-                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                    c.row.name
-                )));
+                return Err(running_conflict(&c));
             }
             self.stop(&c, Signal::SIGKILL, 30).await?;
         }
         let live = self.live.get(&c.row.id);
         let _op = live.op.lock().await;
-        match self.store.container(tenant, &c.row.id).await? {
-            Some(row) => self.delete_container(&Container::from_row(row)?, remove_volumes).await,
-            // An AutoRemove container went away meanwhile.
-            None => Ok(()),
+        // An AutoRemove container may have gone away meanwhile.
+        let Some(row) = self.store.container(tenant, &c.row.id).await? else {
+            return Ok(());
+        };
+        let current = Container::from_row(row)?;
+        if current.is_running() && !force {
+            // Started again meanwhile (a restart racing with this remove).
+            return Err(running_conflict(&current));
         }
+        self.delete_container(&current, remove_volumes).await
     }
 
     /// Deletes a stopped container: cgroup, bundle, volume references (and its anonymous
@@ -569,6 +571,12 @@ impl Engine {
             }
             let live = self.live.get(&c.row.id);
             let _op = live.op.lock().await;
+            // Again under the lock: it may have been started or removed meanwhile.
+            let Some(row) = self.store.container(tenant, &c.row.id).await? else { continue };
+            let c = Container::from_row(row)?;
+            if c.is_running() {
+                continue;
+            }
             self.delete_container(&c, false).await?;
             deleted.push(c.row.id);
         }
@@ -623,6 +631,14 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// dockerd's refusal to remove a running container without `force`.
+fn running_conflict(c: &Container) -> Error {
+    Error::Conflict(format!(
+        "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+        c.row.name
+    ))
 }
 
 async fn remove_cgroup(cgroup: Cgroup) {
