@@ -22,6 +22,7 @@ impl Engine {
         name: Option<&str>,
         request: CreateRequest,
     ) -> Result<(String, Vec<String>)> {
+        let generated = name.filter(|n| !n.is_empty()).is_none();
         let name = match name.filter(|n| !n.is_empty()) {
             Some(name) => validate_name(name).map_err(Error::InvalidArgument)?.to_string(),
             None => self.unused_random_name(tenant).await?,
@@ -37,10 +38,10 @@ impl Engine {
         let volumes = crate::engine::volumes::mounts::volume_requests(&config, &host_config)?;
         // [networks] An unknown network is a 404 before anything is made.
         let networks = self.plan_attachments(tenant, &host_config, request.networking_config.as_ref()).await?;
-        let row = ContainerRow {
+        let mut row = ContainerRow {
             tenant_id: tenant.to_string(),
             id: id.clone(),
-            name: name.clone(),
+            name,
             image_id: image.row.id.clone(),
             image_ref: config.image.clone(),
             config: serde_json::to_string(&config).map_err(anyhow::Error::from)?,
@@ -49,15 +50,25 @@ impl Engine {
             state: ContainerState { status: "created".into(), ..Default::default() },
             health: None,
         };
-        match self.store.insert_container(&row).await {
-            Ok(()) => {}
-            Err(UniqueError::Taken) => {
-                let holder = self.store.container_by_name(tenant, &name).await?.map(|c| c.id).unwrap_or_default();
-                return Err(Error::Conflict(format!(
-                    "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
-                )));
+        let mut clashes = 0;
+        loop {
+            match self.store.insert_container(&row).await {
+                Ok(()) => break,
+                // A concurrent create took the generated name between the check and the insert.
+                Err(UniqueError::Taken) if generated && clashes < 5 => {
+                    clashes += 1;
+                    row.name = self.unused_random_name(tenant).await?;
+                }
+                Err(UniqueError::Taken) => {
+                    let holder =
+                        self.store.container_by_name(tenant, &row.name).await?.map(|c| c.id).unwrap_or_default();
+                    return Err(Error::Conflict(format!(
+                        "Conflict. The container name \"/{}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        row.name
+                    )));
+                }
+                Err(UniqueError::Database(e)) => return Err(e.into()),
             }
-            Err(UniqueError::Database(e)) => return Err(e.into()),
         }
         if let Err(e) = self.record_attachments(&id, &networks).await {
             let _ = self.store.delete_container(&id).await;
