@@ -35,6 +35,9 @@ class Daemon:
         self.socket = self.data_root / "kapsel.sock"
         self.port = _free_port()
         self.log_path = self.data_root / "kapsel-test.log"
+        # A default bridge of its own, so that a kapsel serving on this host (kapsel0) and the
+        # test daemon never share a bridge or iptables chain.
+        self.bridge = f"kpy{os.getpid() % 0xFFFFFF:06x}"
         binary = os.environ.get("KAPSEL_TEST_BIN") or str(REPO / "target/debug/kapsel")
         env = {k: v for k, v in os.environ.items() if not k.startswith("KAPSEL_")}
         with open(self.log_path, "ab") as log:
@@ -50,10 +53,8 @@ class Daemon:
                     f"tcp://127.0.0.1:{self.port}",
                     # The tests' raw TCP calls act as the admin, as the unix socket does.
                     "--insecure-no-auth",
-                    # A default bridge of its own, so that a kapsel serving on this host
-                    # (kapsel0) and the test daemon never share a bridge or iptables chain.
                     "--bridge-name",
-                    f"kpy{os.getpid() % 0xFFFFFF:06x}",
+                    self.bridge,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -98,20 +99,36 @@ class Daemon:
             self.proc.wait()
             return None
 
+    def remove_all_containers(self):
+        """`docker rm -f` of whatever the module's tests (or the fuzzer) left, so that the stop
+        that follows takes the daemon's bridges and iptables rules with it."""
+        client = docker.DockerClient(base_url=self.socket_url, version="auto", timeout=120)
+        try:
+            for container in client.containers.list(all=True):
+                container.remove(force=True)
+        finally:
+            client.close()
+
     def cleanup(self):
         shutil.rmtree(self.data_root, ignore_errors=True)
+
+
+def _link_exists(name):
+    return subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
 
 
 @pytest.fixture(scope="module")
 def daemon():
     d = Daemon()
     yield d
+    d.remove_all_containers()
     status = d.stop()
     log = d.log()
     socket_left = d.socket.exists()
     d.cleanup()
     assert status == 0, f"kapsel exited with {status} after SIGTERM\n{log}"
     assert not socket_left, "the socket file is still there after shutdown"
+    assert not _link_exists(d.bridge), f"the bridge {d.bridge} is still there after a stop with no container\n{log}"
 
 
 @pytest.fixture(scope="module")
