@@ -17,7 +17,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
 use super::params::Params;
-use super::stream::{output_content_type, pump_attach};
+use super::stream::{hijacked_response, output_content_type, pump_attach};
 use super::tenant::{Caller, Tenant};
 use crate::engine::containers::health::Health;
 use crate::engine::containers::logs::{LogOptions, parse_log_time, timestamp_prefix};
@@ -569,7 +569,7 @@ pub async fn attach_container(
             None => drop(client),
         }
     });
-    Ok(super::stream::hijacked_response(tty))
+    Ok(hijacked_response(tty))
 }
 
 /// A container's logs, multiplexed (raw with a TTY); with `follow` until it stops.

@@ -14,7 +14,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::json::{JsonBody, parse};
 use super::params::Params;
-use super::stream::{output_content_type, pump_attach};
+use super::stream::{hijacked_response, output_content_type, pump_attach};
 use super::tenant::{Caller, Tenant};
 use crate::engine::containers::exec::ExecConfig;
 
@@ -143,7 +143,7 @@ pub async fn start_exec(
             }
         }
     });
-    Ok(super::stream::hijacked_response(tty))
+    Ok(hijacked_response(tty))
 }
 
 /// `GET /exec/{id}/json`'s reply.
