@@ -351,3 +351,67 @@ fn cp_reaches_the_volumes_of_a_stopped_container() {
     assert_eq!(d.docker_ok(&["run", "--rm", "-v", "files:/f", "busybox", "cat", "/f/note.txt"]), "via cp\n");
     clean_up(&d);
 }
+
+#[test]
+fn volumes_from_lends_volumes_and_binds() {
+    if !running_as_root() {
+        return;
+    }
+    let d = Daemon::with_busybox();
+    let host_dir = d.scratch_dir().join("shared");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("h"), "from the host\n").unwrap();
+    let bind = format!("{}:/host", host_dir.display());
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "src",
+        "-v",
+        "named:/named",
+        "-v",
+        "/anon",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "echo named > /named/f && echo anon > /anon/f",
+    ]);
+
+    // Everything src mounts, at the same places, with src's modes.
+    let out =
+        d.docker_ok(&["run", "--rm", "--volumes-from", "src", "busybox", "cat", "/named/f", "/anon/f", "/host/h"]);
+    assert_eq!(out, "named\nanon\nfrom the host\n");
+    d.docker_ok(&["run", "--rm", "--volumes-from", "src", "busybox", "sh", "-c", "echo more >> /anon/f"]);
+    assert_eq!(d.docker_ok(&["run", "--rm", "--volumes-from", "src", "busybox", "cat", "/anon/f"]), "anon\nmore\n");
+
+    // :ro makes all of it read-only; the container's own mount wins at the same destination.
+    let out = d.docker(&["run", "--rm", "--volumes-from", "src:ro", "busybox", "touch", "/named/x"]);
+    assert!(!out.status.success(), "wrote through a :ro --volumes-from");
+    assert!(stderr_text(&out).contains("Read-only file system"), "{}", stderr_text(&out));
+    let out = d.docker(&["run", "--rm", "--volumes-from", "src:ro", "busybox", "touch", "/host/x"]);
+    assert!(!out.status.success(), "wrote to the host bind through a :ro --volumes-from");
+    let out = d.docker_ok(&["run", "--rm", "--volumes-from", "src", "-v", "other:/named", "busybox", "ls", "/named"]);
+    assert_eq!(out, "", "the container's own volume at /named, not src's");
+    d.docker_ok(&["create", "--name", "borrower", "--volumes-from", "src", "busybox", "true"]);
+    let destinations = d.inspect("borrower", "{{range .Mounts}}{{.Destination}} {{end}}");
+    let mut destinations: Vec<&str> = destinations.split_whitespace().collect();
+    destinations.sort_unstable();
+    assert_eq!(destinations, ["/anon", "/host", "/named"]);
+    assert_eq!(d.inspect("borrower", "{{json .HostConfig.VolumesFrom}}"), r#"["src"]"#);
+
+    // Bad input: Docker's status codes and words, and nothing made.
+    let out = d.docker(&["run", "--rm", "--volumes-from", "nosuch", "busybox", "true"]);
+    d.assert_exit("docker run --volumes-from nosuch", &out, 125);
+    assert!(stderr_text(&out).contains("No such container: nosuch"), "{}", stderr_text(&out));
+    assert!(!stderr_text(&out).contains("Unable to find image"), "{}", stderr_text(&out));
+    let json = [("Content-Type", "application/json")];
+    let body = br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"VolumesFrom":["nosuch"]}}"#;
+    let reply = d.http("POST", "/containers/create", Some(body), &json);
+    assert_eq!((reply.status, reply.json()["message"].clone()), (400, "No such container: nosuch".into()));
+    let body = br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"VolumesFrom":["src:xyz"]}}"#;
+    let reply = d.http("POST", "/containers/create", Some(body), &json);
+    assert_eq!((reply.status, reply.json()["message"].clone()), (400, "invalid mode: xyz".into()));
+    assert_eq!(d.docker_ok(&["ps", "-aq"]).lines().count(), 2, "only src and borrower exist");
+    clean_up(&d);
+}

@@ -33,6 +33,7 @@ impl Engine {
         let image = self.inspect_image(tenant, &request.config.image).await?;
         let mut host_config = request.host_config;
         let warnings = normalize_host_config(&mut host_config)?;
+        self.inherit_volumes(tenant, &mut host_config).await?;
         let id = hex::encode(rand::random::<[u8; 32]>());
         let config = merge_config(request.config, &image.config.config, &id)?;
         let volumes = crate::engine::volumes::mounts::volume_requests(&config, &host_config)?;

@@ -29,6 +29,7 @@ pub(crate) mod spec;
 pub mod stats;
 pub mod top;
 pub mod update;
+mod volumes_from;
 
 pub use config::{Config, CreateRequest, HostConfig};
 pub use lifecycle::WaitCondition;

@@ -63,7 +63,7 @@ pub fn is_volume_bind(bind: &str) -> bool {
 }
 
 /// A mount destination as dockerd compares them (`filepath.Clean`).
-fn clean_destination(path: &str) -> String {
+pub(crate) fn clean_destination(path: &str) -> String {
     format!("/{}", clean_components(path).join("/"))
 }
 
