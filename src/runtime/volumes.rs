@@ -8,21 +8,19 @@
 //! `O_NOFOLLOW` and every file is made with `*at` calls relative to a directory this walk made,
 //! so a symlink planted in the volume meanwhile cannot lead the copy onto the host's files.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag, mkdirat};
-use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, fchownat};
 
-use super::container_fs::fsutil::{CAPABILITY_XATTR, Stat, capability_at, list_dir, open_dir_at, stat_at};
+use super::container_fs::fsutil::{CAPABILITY_XATTR, Stat, capability_at, list_dir, open_dir_at, set_times, stat_at};
 use super::init::mounts::parse_options;
 use super::userns::IdMapping;
 
@@ -293,24 +291,6 @@ fn chown_at(dir: BorrowedFd<'_>, name: &OsStr, stat: &Stat) -> io::Result<()> {
         flags |= AtFlags::AT_EMPTY_PATH;
     }
     Ok(fchownat(dir, name, Some(Uid::from_raw(stat.uid)), Some(Gid::from_raw(stat.gid)), flags)?)
-}
-
-/// Sets the access and modification times to the source's modification time, without
-/// following a symlink.
-fn set_times(dir: BorrowedFd<'_>, name: &OsStr, stat: &Stat) -> io::Result<()> {
-    let time = TimeSpec::new(stat.mtime_sec, i64::from(stat.mtime_nsec));
-    let times = [*time.as_ref(), *time.as_ref()];
-    let path = CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let mut flags = libc::AT_SYMLINK_NOFOLLOW;
-    if name.is_empty() {
-        flags |= libc::AT_EMPTY_PATH;
-    }
-    // SAFETY: the path is NUL-terminated and times is an array of two timespecs.
-    let rc = unsafe { libc::utimensat(dir.as_raw_fd(), path.as_ptr(), times.as_ptr(), flags) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -15,6 +15,24 @@ use nix::sys::stat::Mode;
 /// The xattr that carries file capabilities; the only one Docker puts in archives.
 pub const CAPABILITY_XATTR: &str = "security.capability";
 
+/// Sets access and modification time of `name` in `dir` (the empty name: `dir` itself) to
+/// `stat`'s modification time, never following a symlink (copies keep their times).
+pub fn set_times(dir: BorrowedFd<'_>, name: &OsStr, stat: &Stat) -> io::Result<()> {
+    let time = libc::timespec { tv_sec: stat.mtime_sec, tv_nsec: i64::from(stat.mtime_nsec) };
+    let times = [time, time];
+    let path = CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut flags = libc::AT_SYMLINK_NOFOLLOW;
+    if name.is_empty() {
+        flags |= libc::AT_EMPTY_PATH;
+    }
+    // SAFETY: the path is NUL-terminated and times is an array of two timespecs.
+    let rc = unsafe { libc::utimensat(dir.as_raw_fd(), path.as_ptr(), times.as_ptr(), flags) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Magic numbers (`statfs.f_type`) of file systems the kernel makes up: proc, sysfs, cgroup,
 /// cgroup2, devpts, securityfs, debugfs, tracefs, bpf, pstore, mqueue, efivarfs, selinuxfs,
 /// configfs, fusectl, binfmt_misc, nsfs.

@@ -8,11 +8,10 @@
 //! exists is always complete.
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{AtFlags, OFlag, openat};
@@ -21,7 +20,9 @@ use nix::unistd::{Gid, Uid, fchownat, linkat, symlinkat};
 use xattr::FileExt;
 
 use super::IdMapping;
-use crate::runtime::container_fs::fsutil::{Stat, list_dir, open_dir_at, open_file_at, read_link_at, stat_at};
+use crate::runtime::container_fs::fsutil::{
+    Stat, list_dir, open_dir_at, open_file_at, read_link_at, set_times, stat_at,
+};
 
 /// Makes `target` a copy of the tree `source` with owners shifted by `mapping`, unless
 /// `target` already exists. Safe to race with itself: the first rename wins.
@@ -172,23 +173,6 @@ fn fd_path(dir: BorrowedFd<'_>, name: &OsStr) -> OsString {
     let mut path = OsString::from(format!("/proc/self/fd/{}/", dir.as_raw_fd()));
     path.push(name);
     path
-}
-
-/// Access and modification time from the source's modification time, never following a link.
-fn set_times(dir: BorrowedFd<'_>, name: &OsStr, stat: &Stat) -> io::Result<()> {
-    let time = libc::timespec { tv_sec: stat.mtime_sec, tv_nsec: i64::from(stat.mtime_nsec) };
-    let times = [time, time];
-    let path = CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let mut flags = libc::AT_SYMLINK_NOFOLLOW;
-    if name.is_empty() {
-        flags |= libc::AT_EMPTY_PATH;
-    }
-    // SAFETY: the path is NUL-terminated and times is an array of two timespecs.
-    let rc = unsafe { libc::utimensat(dir.as_raw_fd(), path.as_ptr(), times.as_ptr(), flags) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
